@@ -1,1 +1,353 @@
+//! The embedded SQLite store.
+//!
+//! One writer thread owns the only write connection. Writes queue on a channel; the writer
+//! takes every queued write (up to [`SqliteOptions::max_batch`]), runs each inside its own
+//! savepoint of one `BEGIN IMMEDIATE` transaction, commits once, and only then answers each
+//! caller. A commit costs one disk flush whatever the batch size, which is how the store keeps
+//! thousands of durable writes per second. Reads use a small pool of connections, each read
+//! inside its own transaction so that it sees one snapshot.
 
+mod codec;
+mod conn;
+mod migrations;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use rusqlite::{Connection, OpenFlags};
+use steward_store::{ReadTx, Store, StoreError, WriteTx, WriteWork};
+
+pub use migrations::latest_version as schema_version;
+
+/// How hard SQLite works to keep committed data across crashes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `synchronous=FULL`: every commit is flushed to disk before it is acknowledged, so a
+    /// power loss keeps every acknowledged write.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: commits reach the operating system but are flushed only at WAL
+    /// checkpoints. A process crash loses nothing; a power loss or kernel crash can lose the
+    /// most recent acknowledged commits, never the database's consistency.
+    Normal,
+}
+
+impl Durability {
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "full" => Some(Durability::Full),
+            "normal" => Some(Durability::Normal),
+            _ => None,
+        }
+    }
+
+    fn pragma(self) -> &'static str {
+        match self {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct SqliteOptions {
+    pub durability: Durability,
+    /// Most writes grouped into one transaction.
+    pub max_batch: usize,
+    /// Page cache per connection, in KiB.
+    pub cache_kib: u32,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions {
+            durability: Durability::Full,
+            max_batch: 1024,
+            cache_kib: 16 * 1024,
+        }
+    }
+}
+
+pub struct SqliteStore {
+    path: PathBuf,
+    options: SqliteOptions,
+    writer: Mutex<Option<Sender<WriteWork>>>,
+    writer_thread: Mutex<Option<JoinHandle<()>>>,
+    readers: Mutex<Vec<Connection>>,
+    commits: tokio::sync::watch::Receiver<u64>,
+}
+
+/// Readers kept open between reads.
+const IDLE_READERS: usize = 8;
+
+pub(crate) fn sql_error(error: rusqlite::Error) -> StoreError {
+    StoreError::Backend(error.to_string())
+}
+
+impl SqliteStore {
+    /// Opens or creates the database at `path` and brings its schema up to date.
+    pub fn open(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Arc<Self>, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let mut conn = Connection::open(&path).map_err(|e| {
+            StoreError::Backend(format!("cannot open database {}: {e}", path.display()))
+        })?;
+        configure(&conn, &options)?;
+        migrations::migrate(&mut conn)?;
+
+        let (sender, receiver) = channel();
+        let (commit_sender, commits) = tokio::sync::watch::channel(0u64);
+        let max_batch = options.max_batch.max(1);
+        let thread = std::thread::Builder::new()
+            .name("steward-sqlite-writer".into())
+            .spawn(move || writer_loop(conn, receiver, commit_sender, max_batch))
+            .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
+
+        Ok(Arc::new(SqliteStore {
+            path,
+            options,
+            writer: Mutex::new(Some(sender)),
+            writer_thread: Mutex::new(Some(thread)),
+            readers: Mutex::new(Vec::new()),
+            commits,
+        }))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Stops accepting writes and waits for queued ones to commit.
+    pub fn close(&self) {
+        self.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(thread) = self
+            .writer_thread
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            let _ = thread.join();
+        }
+    }
+
+    fn reader(&self) -> Result<Connection, StoreError> {
+        if let Some(conn) = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop() {
+            return Ok(conn);
+        }
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sql_error)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(sql_error)?;
+        conn.pragma_update(None, "cache_size", -(i64::from(self.options.cache_kib) / 2))
+            .map_err(sql_error)?;
+        Ok(conn)
+    }
+
+    fn return_reader(&self, conn: Connection) {
+        let mut readers = self.readers.lock().unwrap_or_else(|p| p.into_inner());
+        if readers.len() < IDLE_READERS {
+            readers.push(conn);
+        }
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn configure(conn: &Connection, options: &SqliteOptions) -> Result<(), StoreError> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(sql_error)?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(sql_error)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Backend(format!(
+            "the database cannot use write-ahead logging (journal mode is {mode}); put it on a \
+             local file system"
+        )));
+    }
+    conn.pragma_update(None, "synchronous", options.durability.pragma())
+        .map_err(sql_error)?;
+    conn.pragma_update(None, "cache_size", -i64::from(options.cache_kib))
+        .map_err(sql_error)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")
+        .map_err(sql_error)?;
+    conn.pragma_update(None, "foreign_keys", "OFF")
+        .map_err(sql_error)?;
+    Ok(())
+}
+
+impl Store for SqliteStore {
+    fn read_with(
+        &self,
+        f: &mut dyn FnMut(&dyn ReadTx) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let conn = self.reader()?;
+        conn.execute_batch("BEGIN").map_err(sql_error)?;
+        let result = f(&conn::Conn { conn: &conn });
+        let end = conn.execute_batch("COMMIT").map_err(sql_error);
+        self.return_reader(conn);
+        result.and(end)
+    }
+
+    fn submit(&self, work: WriteWork) {
+        let sender = self
+            .writer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        match sender {
+            Some(sender) => {
+                if let Err(rejected) = sender.send(work) {
+                    let _ = rejected.0.reply.send(Err(StoreError::Closed));
+                }
+            }
+            None => {
+                let _ = work.reply.send(Err(StoreError::Closed));
+            }
+        }
+    }
+
+    fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.commits.clone()
+    }
+
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+}
+
+type Reply = tokio::sync::oneshot::Sender<Result<Box<dyn std::any::Any + Send>, StoreError>>;
+
+fn writer_loop(
+    mut conn: Connection,
+    receiver: Receiver<WriteWork>,
+    commits: tokio::sync::watch::Sender<u64>,
+    max_batch: usize,
+) {
+    while let Ok(first) = receiver.recv() {
+        let mut batch = vec![first];
+        while batch.len() < max_batch {
+            match receiver.try_recv() {
+                Ok(work) => batch.push(work),
+                Err(_) => break,
+            }
+        }
+        run_batch(&mut conn, batch, &commits);
+    }
+    // Every sender is gone: fold the WAL back into the main file before the process exits.
+    let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+}
+
+fn run_batch(
+    conn: &mut Connection,
+    batch: Vec<WriteWork>,
+    commits: &tokio::sync::watch::Sender<u64>,
+) {
+    if let Err(error) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let error = sql_error(error);
+        for work in batch {
+            let _ = work.reply.send(Err(error.clone()));
+        }
+        return;
+    }
+
+    let mut replies: Vec<(Reply, Result<Box<dyn std::any::Any + Send>, StoreError>)> =
+        Vec::with_capacity(batch.len());
+    for work in batch {
+        let outcome = run_one(conn, work.run);
+        replies.push((work.reply, outcome));
+    }
+
+    match conn.execute_batch("COMMIT") {
+        Ok(()) => {
+            commits.send_modify(|count| *count += 1);
+            for (reply, outcome) in replies {
+                let _ = reply.send(outcome);
+            }
+        }
+        Err(error) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            let error = sql_error(error);
+            for (reply, _) in replies {
+                let _ = reply.send(Err(error.clone()));
+            }
+        }
+    }
+}
+
+/// Runs one write inside a savepoint, keeping its changes only when it succeeded.
+fn run_one(
+    conn: &mut Connection,
+    run: Box<dyn FnOnce(&mut dyn WriteTx) -> steward_store::WriteOutput + Send>,
+) -> Result<Box<dyn std::any::Any + Send>, StoreError> {
+    conn.execute_batch("SAVEPOINT work").map_err(sql_error)?;
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let mut tx = conn::Conn { conn };
+        run(&mut tx)
+    }));
+    match outcome {
+        Ok((true, value)) => {
+            conn.execute_batch("RELEASE work").map_err(sql_error)?;
+            Ok(value)
+        }
+        Ok((false, value)) => {
+            conn.execute_batch("ROLLBACK TO work; RELEASE work")
+                .map_err(sql_error)?;
+            Ok(value)
+        }
+        Err(panic) => {
+            let _ = conn.execute_batch("ROLLBACK TO work; RELEASE work");
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(StoreError::Backend(format!(
+                "a write panicked and was rolled back: {message}"
+            )))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn behavioural_suite_passes() {
+        let dir = tempfile::tempdir().unwrap();
+        let counter = std::sync::atomic::AtomicUsize::new(0);
+        steward_store::suite::run_all(&|| {
+            let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let store: Arc<dyn Store> = SqliteStore::open(
+                dir.path().join(format!("suite-{n}.db")),
+                SqliteOptions::default(),
+            )
+            .unwrap();
+            store
+        });
+    }
+
+    #[test]
+    fn reopening_keeps_the_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("steward.db");
+        drop(SqliteStore::open(&path, SqliteOptions::default()).unwrap());
+        let store = SqliteStore::open(&path, SqliteOptions::default()).unwrap();
+        let version: i64 = {
+            let conn = Connection::open(store.path()).unwrap();
+            conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(version as usize, schema_version());
+    }
+}

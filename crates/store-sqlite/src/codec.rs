@@ -1,0 +1,189 @@
+//! Conversion between rows and store types.
+
+use chrono::{DateTime, Utc};
+use rusqlite::Row;
+use serde_json::{Map, Value};
+use steward_domain::{
+    Actor, ActorKind, Event, EventKind, Finding, Kind, Record, RecordRef, Severity,
+};
+use steward_store::{Job, JobState, Run, RunStatus, StoreError, Token};
+
+/// Instants are stored with a fixed width so that text order is time order.
+pub fn ts(instant: DateTime<Utc>) -> String {
+    instant.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+pub fn parse_ts(text: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|d| d.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("timestamp `{text}`: {e}")))
+}
+
+pub fn opt_ts(text: Option<String>) -> Result<Option<DateTime<Utc>>, StoreError> {
+    text.as_deref().map(parse_ts).transpose()
+}
+
+pub fn json(text: &str) -> Result<Value, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("JSON column: {e}")))
+}
+
+pub fn json_map(text: &str) -> Result<Map<String, Value>, StoreError> {
+    match json(text)? {
+        Value::Object(map) => Ok(map),
+        other => Err(StoreError::Corrupt(format!(
+            "expected a JSON object, found {other}"
+        ))),
+    }
+}
+
+pub fn kind(name: &str) -> Result<Kind, StoreError> {
+    Kind::parse(name).ok_or_else(|| StoreError::Corrupt(format!("unknown record kind `{name}`")))
+}
+
+fn reference(
+    kind_name: Option<String>,
+    id: Option<String>,
+) -> Result<Option<RecordRef>, StoreError> {
+    match (kind_name, id) {
+        (Some(k), Some(id)) => Ok(Some(RecordRef::new(kind(&k)?, id))),
+        _ => Ok(None),
+    }
+}
+
+type Fallible<T> = Result<T, StoreError>;
+
+/// Reads a column, turning a SQLite error into a store error.
+fn col<T: rusqlite::types::FromSql>(row: &Row, name: &str) -> Fallible<T> {
+    row.get(name).map_err(crate::sql_error)
+}
+
+pub const RECORD_COLUMNS: &str =
+    "kind, id, state, version, fields, attributes, created_at, updated_at";
+
+pub fn record(row: &Row) -> Fallible<Record> {
+    Ok(Record {
+        kind: kind(&col::<String>(row, "kind")?)?,
+        id: col(row, "id")?,
+        state: col(row, "state")?,
+        version: col(row, "version")?,
+        fields: json_map(&col::<String>(row, "fields")?)?,
+        attributes: json_map(&col::<String>(row, "attributes")?)?,
+        created_at: parse_ts(&col::<String>(row, "created_at")?)?,
+        updated_at: parse_ts(&col::<String>(row, "updated_at")?)?,
+    })
+}
+
+pub const EVENT_COLUMNS: &str = "seq, id, kind, name, record_kind, record_id, record_version, \
+    changes, data, actor_kind, actor_id, cause, correlation, depth, occurred_at";
+
+pub fn event(row: &Row) -> Fallible<Event> {
+    let kind_text: String = col(row, "kind")?;
+    let actor_kind: String = col(row, "actor_kind")?;
+    let changes = serde_json::from_str(&col::<String>(row, "changes")?)
+        .map_err(|e| StoreError::Corrupt(format!("event changes: {e}")))?;
+    Ok(Event {
+        seq: col(row, "seq")?,
+        id: col(row, "id")?,
+        kind: EventKind::parse(&kind_text)
+            .ok_or_else(|| StoreError::Corrupt(format!("event kind `{kind_text}`")))?,
+        name: col(row, "name")?,
+        record: reference(col(row, "record_kind")?, col(row, "record_id")?)?,
+        record_version: col(row, "record_version")?,
+        changes,
+        data: json(&col::<String>(row, "data")?)?,
+        actor: Actor {
+            kind: ActorKind::parse(&actor_kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("actor kind `{actor_kind}`")))?,
+            id: col(row, "actor_id")?,
+        },
+        cause: col(row, "cause")?,
+        correlation: col(row, "correlation")?,
+        depth: col(row, "depth")?,
+        occurred_at: parse_ts(&col::<String>(row, "occurred_at")?)?,
+    })
+}
+
+pub const RUN_COLUMNS: &str = "id, rule_id, rule_version, event_id, record_kind, record_id, \
+    status, trigger, condition, inputs, result, actions, error, created_at, finished_at";
+
+pub fn run(row: &Row) -> Fallible<Run> {
+    let status: String = col(row, "status")?;
+    Ok(Run {
+        id: col(row, "id")?,
+        rule_id: col(row, "rule_id")?,
+        rule_version: col(row, "rule_version")?,
+        event_id: col(row, "event_id")?,
+        record: reference(col(row, "record_kind")?, col(row, "record_id")?)?,
+        status: RunStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("run status `{status}`")))?,
+        trigger: col(row, "trigger")?,
+        condition: col(row, "condition")?,
+        inputs: json(&col::<String>(row, "inputs")?)?,
+        result: json(&col::<String>(row, "result")?)?,
+        actions: json(&col::<String>(row, "actions")?)?,
+        error: col(row, "error")?,
+        created_at: parse_ts(&col::<String>(row, "created_at")?)?,
+        finished_at: opt_ts(col(row, "finished_at")?)?,
+    })
+}
+
+pub const JOB_COLUMNS: &str = "id, key, kind, run_id, payload, state, attempts, max_attempts, \
+    run_at, lease_until, last_error, replays, created_at, updated_at";
+
+pub fn job(row: &Row) -> Fallible<Job> {
+    let state: String = col(row, "state")?;
+    Ok(Job {
+        id: col(row, "id")?,
+        key: col(row, "key")?,
+        kind: col(row, "kind")?,
+        run_id: col(row, "run_id")?,
+        payload: json(&col::<String>(row, "payload")?)?,
+        state: JobState::parse(&state)
+            .ok_or_else(|| StoreError::Corrupt(format!("job state `{state}`")))?,
+        attempts: col(row, "attempts")?,
+        max_attempts: col(row, "max_attempts")?,
+        run_at: parse_ts(&col::<String>(row, "run_at")?)?,
+        lease_until: opt_ts(col(row, "lease_until")?)?,
+        last_error: col(row, "last_error")?,
+        replays: col(row, "replays")?,
+        created_at: parse_ts(&col::<String>(row, "created_at")?)?,
+        updated_at: parse_ts(&col::<String>(row, "updated_at")?)?,
+    })
+}
+
+pub const FINDING_COLUMNS: &str = "id, key, control, severity, record_kind, record_id, message, \
+    evidence, state, first_seen, last_seen, resolved_at";
+
+pub fn finding(row: &Row) -> Fallible<Finding> {
+    let severity: String = col(row, "severity")?;
+    Ok(Finding {
+        id: col(row, "id")?,
+        key: col(row, "key")?,
+        control: col(row, "control")?,
+        severity: Severity::parse(&severity)
+            .ok_or_else(|| StoreError::Corrupt(format!("severity `{severity}`")))?,
+        record: reference(col(row, "record_kind")?, col(row, "record_id")?)?,
+        message: col(row, "message")?,
+        evidence: json(&col::<String>(row, "evidence")?)?,
+        state: col(row, "state")?,
+        first_seen: parse_ts(&col::<String>(row, "first_seen")?)?,
+        last_seen: parse_ts(&col::<String>(row, "last_seen")?)?,
+        resolved_at: opt_ts(col(row, "resolved_at")?)?,
+    })
+}
+
+pub const TOKEN_COLUMNS: &str =
+    "id, name, role, hash, employee, created_at, last_used_at, revoked_at";
+
+pub fn token(row: &Row) -> Fallible<Token> {
+    Ok(Token {
+        id: col(row, "id")?,
+        name: col(row, "name")?,
+        role: col(row, "role")?,
+        hash: col(row, "hash")?,
+        employee: col(row, "employee")?,
+        created_at: parse_ts(&col::<String>(row, "created_at")?)?,
+        last_used_at: opt_ts(col(row, "last_used_at")?)?,
+        revoked_at: opt_ts(col(row, "revoked_at")?)?,
+    })
+}

@@ -1,0 +1,180 @@
+//! Schema migrations, applied in order; `PRAGMA user_version` holds how many have run.
+
+use rusqlite::Connection;
+
+use crate::sql_error;
+use steward_store::StoreError;
+
+/// Each entry is one migration. Never edit a released entry: append a new one.
+const MIGRATIONS: &[&str] = &[
+    // 1: records, the event log, mirrors, rules, runs, jobs, findings, tokens.
+    r#"
+    CREATE TABLE records (
+        rowid INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        id TEXT NOT NULL,
+        state TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        fields TEXT NOT NULL,
+        attributes TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        UNIQUE (kind, id)
+    );
+    CREATE INDEX records_by_state ON records (kind, state, id);
+    -- Reference lookups used by controls, API filters and billing. Queries must spell the
+    -- expression exactly as here for SQLite to use these indexes.
+    CREATE INDEX records_by_employee ON records (kind, json_extract(fields, '$.employee'));
+    CREATE INDEX records_by_project ON records (kind, json_extract(fields, '$.project'));
+    CREATE INDEX records_by_contract ON records (kind, json_extract(fields, '$.contract'));
+    CREATE INDEX records_by_client ON records (kind, json_extract(fields, '$.client'));
+
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        record_kind TEXT,
+        record_id TEXT,
+        record_version INTEGER,
+        changes TEXT NOT NULL,
+        data TEXT NOT NULL,
+        actor_kind TEXT NOT NULL,
+        actor_id TEXT NOT NULL,
+        cause TEXT,
+        correlation TEXT NOT NULL,
+        depth INTEGER NOT NULL,
+        occurred_at TEXT NOT NULL
+    );
+    CREATE INDEX events_by_record ON events (record_kind, record_id, seq);
+    CREATE INDEX events_by_name ON events (name, seq);
+    CREATE INDEX events_by_correlation ON events (correlation, seq);
+    CREATE INDEX events_by_time ON events (occurred_at);
+
+    CREATE TABLE external_links (
+        system TEXT NOT NULL,
+        model TEXT NOT NULL,
+        external_id TEXT NOT NULL,
+        record_kind TEXT NOT NULL,
+        record_id TEXT NOT NULL,
+        source_version TEXT,
+        PRIMARY KEY (system, model, external_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX external_links_by_record ON external_links (record_kind, record_id);
+
+    CREATE TABLE sync_cursors (
+        system TEXT NOT NULL,
+        model TEXT NOT NULL,
+        cursor TEXT NOT NULL,
+        PRIMARY KEY (system, model)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE rule_versions (
+        rule_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        hash TEXT NOT NULL,
+        definition TEXT NOT NULL,
+        origin TEXT NOT NULL,
+        enabled INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        retired_at TEXT,
+        PRIMARY KEY (rule_id, version)
+    );
+
+    CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        rule_id TEXT NOT NULL,
+        rule_version INTEGER NOT NULL,
+        event_id TEXT NOT NULL,
+        record_kind TEXT,
+        record_id TEXT,
+        status TEXT NOT NULL,
+        trigger TEXT NOT NULL,
+        condition TEXT,
+        inputs TEXT NOT NULL,
+        result TEXT NOT NULL,
+        actions TEXT NOT NULL,
+        error TEXT,
+        created_at TEXT NOT NULL,
+        finished_at TEXT
+    );
+    CREATE INDEX runs_by_event ON runs (event_id);
+    CREATE INDEX runs_by_rule ON runs (rule_id, id);
+    CREATE INDEX runs_by_record ON runs (record_kind, record_id, id);
+    CREATE INDEX runs_by_status ON runs (status, id);
+
+    CREATE TABLE jobs (
+        id TEXT PRIMARY KEY,
+        key TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        run_id TEXT,
+        payload TEXT NOT NULL,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        max_attempts INTEGER NOT NULL,
+        run_at TEXT NOT NULL,
+        lease_until TEXT,
+        last_error TEXT,
+        replays INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    -- Claims scan due pending jobs in run_at order.
+    CREATE INDEX jobs_due ON jobs (state, run_at, id);
+
+    CREATE TABLE findings (
+        id TEXT PRIMARY KEY,
+        key TEXT NOT NULL UNIQUE,
+        control TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        record_kind TEXT,
+        record_id TEXT,
+        message TEXT NOT NULL,
+        evidence TEXT NOT NULL,
+        state TEXT NOT NULL,
+        first_seen TEXT NOT NULL,
+        last_seen TEXT NOT NULL,
+        resolved_at TEXT
+    );
+    CREATE INDEX findings_by_control ON findings (control, state);
+    CREATE INDEX findings_by_record ON findings (record_kind, record_id);
+
+    CREATE TABLE tokens (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        role TEXT NOT NULL,
+        hash TEXT NOT NULL UNIQUE,
+        employee TEXT,
+        created_at TEXT NOT NULL,
+        last_used_at TEXT,
+        revoked_at TEXT
+    );
+    "#,
+];
+
+/// Brings the database to the newest schema, one transaction per migration.
+pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let current: i64 = conn
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(sql_error)?;
+    let current = usize::try_from(current).unwrap_or(0);
+    if current > MIGRATIONS.len() {
+        return Err(StoreError::Backend(format!(
+            "the database has schema version {current}, newer than this build's {}; run a newer \
+             steward",
+            MIGRATIONS.len()
+        )));
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        let tx = conn.transaction().map_err(sql_error)?;
+        tx.execute_batch(sql).map_err(sql_error)?;
+        tx.pragma_update(None, "user_version", (index + 1) as i64)
+            .map_err(sql_error)?;
+        tx.commit().map_err(sql_error)?;
+    }
+    Ok(())
+}
+
+pub fn latest_version() -> usize {
+    MIGRATIONS.len()
+}

@@ -1,0 +1,584 @@
+//! The behaviour every store backend must show. A backend's tests call [`run_all`] with a
+//! function that opens a fresh, empty store.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{Map, Value, json};
+use steward_domain::command::ExternalKey;
+use steward_domain::finding::RaisedFinding;
+use steward_domain::{Actor, Event, EventKind, Kind, Record, RecordRef, Severity, new_id};
+
+use crate::*;
+
+type Make<'a> = &'a dyn Fn() -> Arc<dyn Store>;
+
+/// Runs every behavioural check, each on a fresh store.
+pub fn run_all(make: Make) {
+    let checks: &[(&str, fn(&dyn Store))] = &[
+        ("records round-trip", records_round_trip),
+        ("stale record update conflicts", stale_update_conflicts),
+        ("record pages follow the cursor", record_pages_follow_cursor),
+        ("record filters by state and field", record_filters),
+        ("events keep their order", events_keep_order),
+        (
+            "failed write rolls back alone",
+            failed_write_rolls_back_alone,
+        ),
+        ("panicking write rolls back", panicking_write_rolls_back),
+        ("external links resolve", external_links_resolve),
+        ("jobs deduplicate by key", jobs_deduplicate),
+        ("jobs are claimed when due", jobs_claimed_when_due),
+        ("jobs retry and die", jobs_retry_and_die),
+        ("expired leases are released", expired_leases_released),
+        ("findings refresh and resolve", findings_refresh_and_resolve),
+        ("runs record explanations", runs_record_explanations),
+        ("rule versions are kept", rule_versions_kept),
+        ("tokens have unique names", tokens_unique),
+    ];
+    for (name, check) in checks {
+        let store = make();
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(store.as_ref())));
+        if let Err(panic) = outcome {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            panic!(
+                "store behaviour `{name}` failed on {}: {message}",
+                store.backend()
+            );
+        }
+    }
+}
+
+fn t0() -> DateTime<Utc> {
+    "2026-12-04T09:00:00Z".parse().unwrap()
+}
+
+fn write<T: Send + 'static>(
+    store: &dyn Store,
+    f: impl FnOnce(&mut dyn WriteTx) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    write_blocking(store, f)
+}
+
+fn client(name: &str) -> Record {
+    let mut fields = Map::new();
+    fields.insert("name".into(), json!(name));
+    fields.insert("country".into(), json!("BE"));
+    Record {
+        id: new_id(),
+        kind: Kind::Client,
+        state: "active".into(),
+        version: 1,
+        created_at: t0(),
+        updated_at: t0(),
+        fields,
+        attributes: Map::new(),
+    }
+}
+
+fn event_for(record: &Record) -> Event {
+    Event {
+        seq: 0,
+        id: new_id(),
+        kind: EventKind::Created,
+        name: format!("{}.created", record.kind),
+        record: Some(record.reference()),
+        record_version: Some(record.version),
+        changes: Default::default(),
+        data: Value::Null,
+        actor: Actor::user("suite"),
+        cause: None,
+        correlation: new_id(),
+        depth: 0,
+        occurred_at: t0(),
+    }
+}
+
+fn job(key: &str, run_at: DateTime<Utc>) -> Job {
+    Job {
+        id: new_id(),
+        key: key.into(),
+        kind: "rule_actions".into(),
+        run_id: None,
+        payload: json!({"key": key}),
+        state: JobState::Pending,
+        attempts: 0,
+        max_attempts: 3,
+        run_at,
+        lease_until: None,
+        last_error: None,
+        replays: 0,
+        created_at: t0(),
+        updated_at: t0(),
+    }
+}
+
+fn records_round_trip(store: &dyn Store) {
+    let record = client("Deco Addict");
+    let stored = record.clone();
+    write(store, move |tx| tx.insert_record(&stored)).unwrap();
+    let read_back = read(store, |tx| tx.record(Kind::Client, &record.id)).unwrap();
+    assert_eq!(read_back, Some(record.clone()));
+
+    let mut changed = record.clone();
+    changed.version = 2;
+    changed.state = "inactive".into();
+    changed.fields.insert("country".into(), json!("FR"));
+    let update = changed.clone();
+    write(store, move |tx| tx.update_record(&update)).unwrap();
+    let read_back = read(store, |tx| tx.record(Kind::Client, &record.id))
+        .unwrap()
+        .unwrap();
+    assert_eq!(read_back.state, "inactive");
+    assert_eq!(read_back.text("country"), Some("FR"));
+
+    let duplicate = record.clone();
+    let error = write(store, move |tx| tx.insert_record(&duplicate)).unwrap_err();
+    assert!(matches!(error, StoreError::Duplicate { .. }), "{error:?}");
+}
+
+fn stale_update_conflicts(store: &dyn Store) {
+    let record = client("Lumber Inc");
+    let stored = record.clone();
+    write(store, move |tx| tx.insert_record(&stored)).unwrap();
+    let mut stale = record.clone();
+    stale.version = 3;
+    let error = write(store, move |tx| tx.update_record(&stale)).unwrap_err();
+    assert!(matches!(error, StoreError::Conflict { .. }), "{error:?}");
+}
+
+fn record_pages_follow_cursor(store: &dyn Store) {
+    let records: Vec<Record> = (0..25).map(|i| client(&format!("client {i:02}"))).collect();
+    let batch = records.clone();
+    write(store, move |tx| {
+        batch.iter().try_for_each(|r| tx.insert_record(r))
+    })
+    .unwrap();
+
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let query = RecordQuery {
+            kind: Some(Kind::Client),
+            after,
+            limit: 10,
+            ..Default::default()
+        };
+        let page = read(store, move |tx| tx.records(&query)).unwrap();
+        assert!(page.items.len() <= 10);
+        seen.extend(page.items.iter().map(|r| r.id.clone()));
+        match page.next_cursor {
+            Some(cursor) => after = Some(cursor),
+            None => break,
+        }
+    }
+    let expected: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
+    assert_eq!(seen, expected);
+}
+
+fn record_filters(store: &dyn Store) {
+    let mut inactive = client("Ready Mat");
+    inactive.state = "inactive".into();
+    let mut french = client("Gemini Furniture");
+    french.fields.insert("country".into(), json!("FR"));
+    let batch = vec![client("Azure Interior"), inactive.clone(), french.clone()];
+    write(store, move |tx| {
+        batch.iter().try_for_each(|r| tx.insert_record(r))
+    })
+    .unwrap();
+
+    let query = RecordQuery {
+        kind: Some(Kind::Client),
+        state: Some("inactive".into()),
+        limit: 50,
+        ..Default::default()
+    };
+    let page = read(store, move |tx| tx.records(&query)).unwrap();
+    assert_eq!(
+        page.items.iter().map(|r| &r.id).collect::<Vec<_>>(),
+        vec![&inactive.id]
+    );
+
+    let query = RecordQuery {
+        kind: Some(Kind::Client),
+        fields: vec![("country".into(), json!("FR"))],
+        limit: 50,
+        ..Default::default()
+    };
+    let page = read(store, move |tx| tx.records(&query)).unwrap();
+    assert_eq!(
+        page.items.iter().map(|r| &r.id).collect::<Vec<_>>(),
+        vec![&french.id]
+    );
+    assert_eq!(
+        read(store, |tx| tx.count_records(Kind::Client, None)).unwrap(),
+        3
+    );
+    assert_eq!(
+        read(store, |tx| tx.count_records(Kind::Client, Some("active"))).unwrap(),
+        2
+    );
+}
+
+fn events_keep_order(store: &dyn Store) {
+    let record = client("Deco Addict");
+    let events: Vec<Event> = (0..5).map(|_| event_for(&record)).collect();
+    let batch = events.clone();
+    let seqs = write(store, move |tx| {
+        batch
+            .iter()
+            .map(|e| tx.append_event(e))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .unwrap();
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "sequence numbers must grow: {seqs:?}"
+    );
+
+    let query = EventQuery {
+        record: Some(record.reference()),
+        limit: 3,
+        ..Default::default()
+    };
+    let page = read(store, move |tx| tx.events(&query)).unwrap();
+    assert_eq!(page.items.len(), 3);
+    assert_eq!(page.items[0].id, events[0].id);
+    let after = page.next_cursor.unwrap().parse::<i64>().unwrap();
+    let query = EventQuery {
+        after_seq: Some(after),
+        limit: 10,
+        ..Default::default()
+    };
+    let rest = read(store, move |tx| tx.events(&query)).unwrap();
+    assert_eq!(rest.items.len(), 2);
+    assert_eq!(rest.next_cursor, None);
+    let first = events[0].id.clone();
+    let stored = read(store, move |tx| tx.event(&first)).unwrap().unwrap();
+    assert_eq!(stored.actor, Actor::user("suite"));
+    assert_eq!(read(store, |tx| tx.count_events()).unwrap(), 5);
+}
+
+fn failed_write_rolls_back_alone(store: &dyn Store) {
+    let kept = client("kept");
+    let lost = client("lost");
+    let kept_copy = kept.clone();
+    let lost_copy = lost.clone();
+    // Submit both before waiting so that a grouping backend can put them in one transaction.
+    let (good, bad) = std::thread::scope(|scope| {
+        let good = scope.spawn(|| write(store, move |tx| tx.insert_record(&kept_copy)));
+        let bad = scope.spawn(|| {
+            write(store, move |tx| {
+                tx.insert_record(&lost_copy)?;
+                Err::<(), _>(StoreError::Backend("refused on purpose".into()))
+            })
+        });
+        (good.join().unwrap(), bad.join().unwrap())
+    });
+    assert!(good.is_ok());
+    assert!(bad.is_err());
+    assert!(
+        read(store, move |tx| tx.record(Kind::Client, &kept.id))
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        read(store, move |tx| tx.record(Kind::Client, &lost.id))
+            .unwrap()
+            .is_none()
+    );
+}
+
+fn panicking_write_rolls_back(store: &dyn Store) {
+    let lost = client("lost");
+    let lost_copy = lost.clone();
+    let outcome = write(store, move |tx| -> Result<(), StoreError> {
+        tx.insert_record(&lost_copy)?;
+        panic!("a bug in a write");
+    });
+    assert!(outcome.is_err());
+    assert!(
+        read(store, move |tx| tx.record(Kind::Client, &lost.id))
+            .unwrap()
+            .is_none()
+    );
+    let after = client("after");
+    write(store, move |tx| tx.insert_record(&after)).unwrap();
+}
+
+fn external_links_resolve(store: &dyn Store) {
+    let record = client("Deco Addict");
+    let link = ExternalLink {
+        system: "odoo".into(),
+        model: "res.partner".into(),
+        external_id: "10".into(),
+        record: record.reference(),
+        source_version: Some("2026-12-04 15:23:31".into()),
+    };
+    let stored = link.clone();
+    write(store, move |tx| {
+        tx.link_external(&stored)?;
+        tx.set_sync_cursor("odoo", "res.partner", "2026-12-04 15:23:31")
+    })
+    .unwrap();
+    let key = ExternalKey::new("odoo", "res.partner", 10);
+    assert_eq!(
+        read(store, move |tx| tx.external_link(&key)).unwrap(),
+        Some(link.clone())
+    );
+    let reference = record.reference();
+    assert_eq!(
+        read(store, move |tx| tx.external_links_of(&reference)).unwrap(),
+        vec![link]
+    );
+    let cursor = read(store, |tx| tx.sync_cursor("odoo", "res.partner")).unwrap();
+    assert_eq!(cursor.as_deref(), Some("2026-12-04 15:23:31"));
+    assert_eq!(
+        read(store, |tx| tx.sync_cursor("odoo", "hr.employee")).unwrap(),
+        None
+    );
+}
+
+fn jobs_deduplicate(store: &dyn Store) {
+    let first = job("rule-a/1/event-1", t0());
+    let second = job("rule-a/1/event-1", t0());
+    let inserted = write(store, move |tx| {
+        Ok((tx.insert_job(&first)?, tx.insert_job(&second)?))
+    })
+    .unwrap();
+    assert_eq!(inserted, (true, false));
+}
+
+fn jobs_claimed_when_due(store: &dyn Store) {
+    let due = job("due", t0());
+    let later = job("later", t0() + Duration::minutes(5));
+    let due_id = due.id.clone();
+    write(store, move |tx| {
+        tx.insert_job(&due)?;
+        tx.insert_job(&later)
+    })
+    .unwrap();
+    let lease = t0() + Duration::seconds(30);
+    let claimed = write(store, move |tx| tx.claim_jobs(t0(), 10, lease)).unwrap();
+    assert_eq!(
+        claimed.iter().map(|j| &j.id).collect::<Vec<_>>(),
+        vec![&due_id]
+    );
+    assert_eq!(claimed[0].attempts, 1);
+    assert_eq!(claimed[0].state, JobState::Running);
+    let again = write(store, move |tx| tx.claim_jobs(t0(), 10, lease)).unwrap();
+    assert!(again.is_empty(), "a running job must not be claimed twice");
+    let stats = read(store, |tx| tx.queue_stats(t0())).unwrap();
+    assert_eq!((stats.pending, stats.running), (1, 1));
+}
+
+fn jobs_retry_and_die(store: &dyn Store) {
+    let j = job("flaky", t0());
+    let id = j.id.clone();
+    write(store, move |tx| tx.insert_job(&j)).unwrap();
+    let lease = t0() + Duration::seconds(30);
+    write(store, move |tx| tx.claim_jobs(t0(), 1, lease)).unwrap();
+
+    let retry_at = t0() + Duration::seconds(2);
+    let (i, at) = (id.clone(), t0());
+    write(store, move |tx| {
+        tx.fail_job(&i, "timed out", Some(retry_at), at)
+    })
+    .unwrap();
+    let early = write(store, move |tx| {
+        tx.claim_jobs(t0() + Duration::seconds(1), 1, lease)
+    })
+    .unwrap();
+    assert!(early.is_empty(), "a job waits for its retry time");
+    let retried = write(store, move |tx| tx.claim_jobs(retry_at, 1, lease)).unwrap();
+    assert_eq!(retried[0].attempts, 2);
+    assert_eq!(retried[0].last_error.as_deref(), Some("timed out"));
+
+    let i = id.clone();
+    write(store, move |tx| {
+        tx.fail_job(&i, "still failing", None, t0())
+    })
+    .unwrap();
+    let dead = read(store, |tx| {
+        tx.jobs(&JobQuery {
+            state: Some(JobState::Dead),
+            limit: 10,
+            ..Default::default()
+        })
+    })
+    .unwrap();
+    assert_eq!(dead.items.len(), 1);
+    assert_eq!(dead.items[0].last_error.as_deref(), Some("still failing"));
+
+    let i = id.clone();
+    assert!(write(store, move |tx| tx.replay_job(&i, t0())).unwrap());
+    let i = id.clone();
+    assert!(
+        !write(store, move |tx| tx.replay_job(&i, t0())).unwrap(),
+        "only dead jobs replay"
+    );
+    let replayed = read(store, move |tx| tx.job(&id)).unwrap().unwrap();
+    assert_eq!(
+        (replayed.state, replayed.attempts, replayed.replays),
+        (JobState::Pending, 0, 1)
+    );
+}
+
+fn expired_leases_released(store: &dyn Store) {
+    let j = job("abandoned", t0());
+    write(store, move |tx| tx.insert_job(&j)).unwrap();
+    let lease = t0() + Duration::seconds(30);
+    write(store, move |tx| tx.claim_jobs(t0(), 1, lease)).unwrap();
+    let early = write(store, move |tx| {
+        tx.release_expired_leases(t0() + Duration::seconds(10))
+    })
+    .unwrap();
+    assert_eq!(early, 0);
+    let late = write(store, move |tx| {
+        tx.release_expired_leases(t0() + Duration::seconds(31))
+    })
+    .unwrap();
+    assert_eq!(late, 1);
+}
+
+fn findings_refresh_and_resolve(store: &dyn Store) {
+    let raised = RaisedFinding {
+        key: "daily_hours/emp/2026-11-26".into(),
+        control: "daily_hours".into(),
+        severity: Severity::Warning,
+        record: Some(RecordRef::new(Kind::Employee, new_id())),
+        message: "20 hours".into(),
+        evidence: json!({"hours": "20"}),
+    };
+    let other = RaisedFinding {
+        key: "daily_hours/emp/2026-12-04".into(),
+        ..raised.clone()
+    };
+    let (r, o) = (raised.clone(), other.clone());
+    let (first, opened) = write(store, move |tx| {
+        let first = tx.raise_finding(&r, t0())?;
+        tx.raise_finding(&o, t0())?;
+        Ok(first)
+    })
+    .unwrap();
+    assert!(opened);
+    assert_eq!(first.state, "open");
+
+    let mut again = raised.clone();
+    again.message = "21 hours".into();
+    let later = t0() + Duration::hours(1);
+    let (refreshed, opened) = write(store, move |tx| tx.raise_finding(&again, later)).unwrap();
+    assert!(!opened, "raising an open finding again refreshes it");
+    assert_eq!(refreshed.id, first.id);
+    assert_eq!(refreshed.message, "21 hours");
+    assert_eq!(refreshed.first_seen, t0());
+
+    let keep = vec![raised.key.clone()];
+    let resolved = write(store, move |tx| {
+        tx.resolve_findings("daily_hours", &keep, later)
+    })
+    .unwrap();
+    assert_eq!(resolved, 1);
+    let open = read(store, |tx| {
+        tx.findings(&FindingQuery {
+            state: Some("open".into()),
+            limit: 10,
+            ..Default::default()
+        })
+    })
+    .unwrap();
+    assert_eq!(open.items.len(), 1);
+    let (_, reopened) = write(store, move |tx| tx.raise_finding(&other, later)).unwrap();
+    assert!(reopened, "a resolved finding raised again reopens");
+}
+
+fn runs_record_explanations(store: &dyn Store) {
+    let run = Run {
+        id: new_id(),
+        rule_id: "flag-long-day".into(),
+        rule_version: 2,
+        event_id: new_id(),
+        record: Some(RecordRef::new(Kind::Timesheet, new_id())),
+        status: RunStatus::Queued,
+        trigger: "timesheet created".into(),
+        condition: Some("record.hours > 10".into()),
+        inputs: json!({"record.hours": 12}),
+        result: json!(true),
+        actions: json!([{"type": "notify"}]),
+        error: None,
+        created_at: t0(),
+        finished_at: None,
+    };
+    let stored = run.clone();
+    write(store, move |tx| tx.insert_run(&stored)).unwrap();
+    let id = run.id.clone();
+    let outcome = json!([{"type": "notify", "outcome": "created notification"}]);
+    let o = outcome.clone();
+    write(store, move |tx| {
+        tx.finish_run(&id, RunStatus::Succeeded, &o, None, Some(t0()))
+    })
+    .unwrap();
+    let query = RunQuery {
+        rule_id: Some("flag-long-day".into()),
+        limit: 10,
+        ..Default::default()
+    };
+    let page = read(store, move |tx| tx.runs(&query)).unwrap();
+    assert_eq!(page.items.len(), 1);
+    assert_eq!(page.items[0].status, RunStatus::Succeeded);
+    assert_eq!(page.items[0].actions, outcome);
+    assert_eq!(page.items[0].inputs, run.inputs);
+}
+
+fn rule_versions_kept(store: &dyn Store) {
+    let version = |n: i64| RuleVersion {
+        rule_id: "remind".into(),
+        version: n,
+        hash: format!("hash-{n}"),
+        definition: json!({"id": "remind", "n": n}),
+        origin: "file:rules/remind.yaml".into(),
+        enabled: true,
+        created_at: t0(),
+        retired_at: None,
+    };
+    let (one, two) = (version(1), version(2));
+    write(store, move |tx| {
+        tx.insert_rule_version(&one)?;
+        tx.insert_rule_version(&two)
+    })
+    .unwrap();
+    let duplicate = version(2);
+    let error = write(store, move |tx| tx.insert_rule_version(&duplicate)).unwrap_err();
+    assert!(matches!(error, StoreError::Duplicate { .. }), "{error:?}");
+    write(store, |tx| tx.retire_rule("remind", t0())).unwrap();
+    let versions = read(store, |tx| tx.rule_versions()).unwrap();
+    assert_eq!(versions.len(), 2);
+    assert!(versions.iter().all(|v| v.retired_at.is_some()));
+}
+
+fn tokens_unique(store: &dyn Store) {
+    let token = |name: &str, hash: &str| Token {
+        id: new_id(),
+        name: name.into(),
+        role: "admin".into(),
+        hash: hash.into(),
+        employee: None,
+        created_at: t0(),
+        last_used_at: None,
+        revoked_at: None,
+    };
+    let first = token("admin", "aa");
+    let id = first.id.clone();
+    write(store, move |tx| tx.insert_token(&first)).unwrap();
+    let clash = token("admin", "bb");
+    let error = write(store, move |tx| tx.insert_token(&clash)).unwrap_err();
+    assert!(matches!(error, StoreError::Duplicate { .. }), "{error:?}");
+    let found = read(store, |tx| tx.token_by_hash("aa")).unwrap().unwrap();
+    assert_eq!(found.name, "admin");
+    assert!(write(store, move |tx| tx.revoke_token(&id, t0())).unwrap());
+}

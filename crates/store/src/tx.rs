@@ -1,0 +1,117 @@
+use chrono::{DateTime, Utc};
+use steward_domain::command::ExternalKey;
+use steward_domain::finding::RaisedFinding;
+use steward_domain::{Event, Finding, Kind, Record, RecordRef};
+
+use crate::error::StoreError;
+use crate::rows::*;
+
+/// Reads that every backend offers, inside a transaction or a snapshot.
+pub trait ReadTx {
+    fn record(&self, kind: Kind, id: &str) -> Result<Option<Record>, StoreError>;
+    fn records(&self, query: &RecordQuery) -> Result<Page<Record>, StoreError>;
+    fn count_records(&self, kind: Kind, state: Option<&str>) -> Result<u64, StoreError>;
+    /// Calls `visit` for every record of `kind` in id order; `visit` returns false to stop.
+    fn scan_records(
+        &self,
+        kind: Kind,
+        visit: &mut dyn FnMut(Record) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError>;
+
+    fn event(&self, id: &str) -> Result<Option<Event>, StoreError>;
+    fn events(&self, query: &EventQuery) -> Result<Page<Event>, StoreError>;
+    fn count_events(&self) -> Result<u64, StoreError>;
+
+    fn external_link(&self, key: &ExternalKey) -> Result<Option<ExternalLink>, StoreError>;
+    fn external_links_of(&self, record: &RecordRef) -> Result<Vec<ExternalLink>, StoreError>;
+    fn sync_cursor(&self, system: &str, model: &str) -> Result<Option<String>, StoreError>;
+
+    /// Every version of every rule, oldest first.
+    fn rule_versions(&self) -> Result<Vec<RuleVersion>, StoreError>;
+
+    fn run(&self, id: &str) -> Result<Option<Run>, StoreError>;
+    fn runs(&self, query: &RunQuery) -> Result<Page<Run>, StoreError>;
+
+    fn job(&self, id: &str) -> Result<Option<Job>, StoreError>;
+    fn jobs(&self, query: &JobQuery) -> Result<Page<Job>, StoreError>;
+    fn queue_stats(&self, now: DateTime<Utc>) -> Result<QueueStats, StoreError>;
+
+    fn finding(&self, id: &str) -> Result<Option<Finding>, StoreError>;
+    fn findings(&self, query: &FindingQuery) -> Result<Page<Finding>, StoreError>;
+
+    fn token_by_hash(&self, hash: &str) -> Result<Option<Token>, StoreError>;
+    fn tokens(&self) -> Result<Vec<Token>, StoreError>;
+}
+
+/// Writes, inside one transaction.
+pub trait WriteTx: ReadTx {
+    fn insert_record(&mut self, record: &Record) -> Result<(), StoreError>;
+    /// Replaces a record whose stored version is `record.version - 1`.
+    fn update_record(&mut self, record: &Record) -> Result<(), StoreError>;
+
+    /// Appends an event and returns its sequence number.
+    fn append_event(&mut self, event: &Event) -> Result<i64, StoreError>;
+
+    fn link_external(&mut self, link: &ExternalLink) -> Result<(), StoreError>;
+    fn set_sync_cursor(
+        &mut self,
+        system: &str,
+        model: &str,
+        cursor: &str,
+    ) -> Result<(), StoreError>;
+
+    fn insert_rule_version(&mut self, version: &RuleVersion) -> Result<(), StoreError>;
+    fn retire_rule(&mut self, rule_id: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+
+    fn insert_run(&mut self, run: &Run) -> Result<(), StoreError>;
+    fn finish_run(
+        &mut self,
+        id: &str,
+        status: RunStatus,
+        actions: &serde_json::Value,
+        error: Option<&str>,
+        at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError>;
+
+    /// Inserts a job unless one with the same key exists; returns whether it was inserted.
+    fn insert_job(&mut self, job: &Job) -> Result<bool, StoreError>;
+    /// Marks up to `limit` due pending jobs as running until `lease_until` and returns them.
+    fn claim_jobs(
+        &mut self,
+        now: DateTime<Utc>,
+        limit: usize,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<Job>, StoreError>;
+    fn complete_job(&mut self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Records a failed attempt: retried at `retry_at`, or dead when `retry_at` is `None`.
+    fn fail_job(
+        &mut self,
+        id: &str,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Moves a dead job back to pending with fresh attempts; false if it is not dead.
+    fn replay_job(&mut self, id: &str, at: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Returns running jobs whose lease has expired to pending; returns how many.
+    fn release_expired_leases(&mut self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// Inserts or refreshes the finding with the same key and reopens it if it was resolved.
+    /// Returns the finding and whether it is new or reopened.
+    fn raise_finding(
+        &mut self,
+        finding: &RaisedFinding,
+        at: DateTime<Utc>,
+    ) -> Result<(Finding, bool), StoreError>;
+    /// Resolves the open findings of `control` whose keys are not in `still_open`.
+    fn resolve_findings(
+        &mut self,
+        control: &str,
+        still_open: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+
+    fn insert_token(&mut self, token: &Token) -> Result<(), StoreError>;
+    fn touch_token(&mut self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+    fn revoke_token(&mut self, id: &str, at: DateTime<Utc>) -> Result<bool, StoreError>;
+}
