@@ -1,0 +1,388 @@
+//! Rule files, from text to matched triggers, evaluated conditions and resolved actions.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value, json};
+use steward_domain::event::FieldChange;
+use steward_domain::{Actor, Event, EventKind, Kind, Record, new_id};
+use steward_rules::context::{self, Expansion};
+use steward_rules::eval::{evaluate_condition, resolve_actions};
+use steward_rules::{Diagnostic, Effect, Rule, RuleSet, VM, compile_sources};
+
+fn compile(text: &str) -> Result<Vec<Rule>, Vec<Diagnostic>> {
+    let (rules, diagnostics) =
+        compile_sources(&[("rules/test.yaml".to_string(), text.to_string())]);
+    if diagnostics.is_empty() {
+        Ok(rules)
+    } else {
+        Err(diagnostics)
+    }
+}
+
+fn errors(text: &str) -> Vec<String> {
+    compile(text)
+        .unwrap_err()
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+fn at() -> DateTime<Utc> {
+    "2026-12-04T10:00:00Z".parse().unwrap()
+}
+
+fn record(kind: Kind, state: &str, fields: Value) -> Record {
+    Record {
+        id: new_id(),
+        kind,
+        state: state.into(),
+        version: 2,
+        created_at: at(),
+        updated_at: at(),
+        fields: fields.as_object().unwrap().clone(),
+        attributes: Map::new(),
+    }
+}
+
+fn event(
+    record: &Record,
+    kind: EventKind,
+    changes: &[(&str, Value, Value)],
+    actor: Actor,
+) -> Event {
+    let changes: BTreeMap<String, FieldChange> = changes
+        .iter()
+        .map(|(f, old, new)| {
+            (
+                f.to_string(),
+                FieldChange {
+                    old: old.clone(),
+                    new: new.clone(),
+                },
+            )
+        })
+        .collect();
+    Event {
+        seq: 1,
+        id: new_id(),
+        kind,
+        name: format!("{}.{}", record.kind, kind.as_str()),
+        record: Some(record.reference()),
+        record_version: Some(record.version),
+        changes,
+        data: Value::Null,
+        actor,
+        cause: None,
+        correlation: new_id(),
+        depth: 0,
+        occurred_at: at(),
+    }
+}
+
+const EXPENSE_RULE: &str = r#"
+rules:
+  - id: large-expense
+    name: Review large expenses
+    trigger: { on: state, record: expense, state: submitted }
+    condition: record.amount > 500 and record.employee.manager != null
+    actions:
+      - activity:
+          title: "{{ record.employee.manager.name }}: review {{ record.category }} of {{ record.amount }} {{ record.currency }}"
+          assignee: "= record.employee.manager"
+          role: finance
+          due_in_days: 2
+      - update:
+          fields: { policy_result: needs_review }
+      - emit:
+          event: expense.flagged
+          data: { amount: "= record.amount" }
+"#;
+
+#[test]
+fn rule_file_compiles_with_its_expansion() {
+    let rules = compile(EXPENSE_RULE).unwrap();
+    assert_eq!(rules.len(), 1);
+    let rule = &rules[0];
+    assert_eq!(rule.trigger.describe(), "expense entered state submitted");
+    assert_eq!(rule.actions.len(), 3);
+    assert!(
+        rule.expansion.0.contains_key("employee"),
+        "{:?}",
+        rule.expansion
+    );
+    assert_eq!(rule.hash.len(), 64);
+}
+
+#[test]
+fn unknown_fields_are_reported_with_line_and_fix() {
+    let text = "rules:\n  - id: a\n    trigger: { on: create, record: expense }\n    condition: record.amout > 5\n    actions:\n      - update: { fields: { colour: red } }\n";
+    let errors = errors(text);
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(errors[0].starts_with("rules/test.yaml:4:"), "{}", errors[0]);
+    assert!(
+        errors[0].contains("`amout` is not a field of expense"),
+        "{}",
+        errors[0]
+    );
+    assert!(errors[1].starts_with("rules/test.yaml:6:"), "{}", errors[1]);
+    assert!(errors[1].contains("`colour` is not a field of expense; known fields are"));
+}
+
+#[test]
+fn misspelt_keys_and_kinds_are_reported() {
+    let errors = errors(
+        "rules:\n  - id: a\n    trigger: { on: create, record: expence }\n    condtion: x\n    actions: []\n",
+    );
+    assert_eq!(
+        errors.len(),
+        1,
+        "only the parse error is reported: {errors:?}"
+    );
+    assert!(
+        errors[0].contains("rules/test.yaml:4:5: unknown field `condtion`"),
+        "{}",
+        errors[0]
+    );
+
+    let errors = errors_for_kind();
+    assert!(
+        errors[0].contains("`expence` is not a record kind"),
+        "{errors:?}"
+    );
+}
+
+fn errors_for_kind() -> Vec<String> {
+    errors(
+        "rules:\n  - id: a\n    trigger: { on: create, record: expence }\n    actions:\n      - emit: { event: a.b }\n",
+    )
+}
+
+#[test]
+fn bad_values_and_states_are_reported() {
+    let text = r#"
+rules:
+  - id: bad
+    trigger: { on: state, record: timesheet, state: aproved }
+    actions:
+      - update: { fields: { hours: "lots" } }
+      - create: { record: activity, fields: { note: x } }
+      - emit: { event: Not.An.Event }
+      - activity: { title: hello }
+"#;
+    let errors = errors(text);
+    let joined = errors.join("\n");
+    assert!(
+        joined.contains("`aproved` is not a state of timesheet"),
+        "{joined}"
+    );
+    assert!(
+        joined.contains("`hours`: `lots` is not a decimal number"),
+        "{joined}"
+    );
+    assert!(
+        joined.contains("creating a activity needs `title`"),
+        "{joined}"
+    );
+    assert!(
+        joined.contains("`Not.An.Event` cannot be emitted"),
+        "{joined}"
+    );
+    assert!(joined.contains("name an `assignee`"), "{joined}");
+}
+
+#[test]
+fn yaml_booleans_stay_text_in_text_fields() {
+    let text = "rules:\n  - id: norway\n    trigger: { on: create, record: client }\n    actions:\n      - update: { fields: { country: NO, vat: 1.10 } }\n";
+    let rules = compile(text).unwrap();
+    let steward_rules::Action::Update { fields, .. } = &rules[0].actions[0] else {
+        panic!()
+    };
+    let values: Vec<String> = fields
+        .iter()
+        .map(|(n, v)| match v {
+            steward_rules::expr::ValueExpr::Literal(l) => format!("{n}={l}"),
+            _ => panic!("literal expected"),
+        })
+        .collect();
+    assert_eq!(values, vec!["country=\"NO\"", "vat=\"1.10\""]);
+}
+
+#[test]
+fn duplicate_ids_are_reported() {
+    let one = "rules:\n  - id: same\n    trigger: { on: create, record: client }\n    actions: [ { emit: { event: a.b } } ]\n";
+    let (_, diagnostics) =
+        compile_sources(&[("a.yaml".into(), one.into()), ("b.yaml".into(), one.into())]);
+    assert_eq!(diagnostics.len(), 1);
+    assert!(diagnostics[0].message.contains("already used in a.yaml"));
+}
+
+#[test]
+fn triggers_fire_once_per_real_transition() {
+    let rules = compile(EXPENSE_RULE).unwrap();
+    let set = RuleSet::new(rules);
+    let expense = record(
+        Kind::Expense,
+        "submitted",
+        json!({"amount": "750.00", "currency": "EUR"}),
+    );
+    let entered = event(
+        &expense,
+        EventKind::Updated,
+        &[("state", json!("draft"), json!("submitted"))],
+        Actor::user("u"),
+    );
+    assert_eq!(set.matching(&entered).count(), 1);
+    let other_change = event(
+        &expense,
+        EventKind::Updated,
+        &[("amount", json!("700.00"), json!("750.00"))],
+        Actor::user("u"),
+    );
+    assert_eq!(
+        set.matching(&other_change).count(),
+        0,
+        "no transition, no match"
+    );
+    let created_in_state = event(
+        &expense,
+        EventKind::Created,
+        &[("state", Value::Null, json!("submitted"))],
+        Actor::user("u"),
+    );
+    assert_eq!(
+        set.matching(&created_in_state).count(),
+        1,
+        "creation in the state enters it"
+    );
+}
+
+#[test]
+fn rules_ignore_their_own_changes() {
+    let text = "rules:\n  - id: touch\n    trigger: { on: update, record: client }\n    actions: [ { update: { fields: { vat: x } } } ]\n  - id: echo\n    allow_self_trigger: true\n    trigger: { on: update, record: client, fields: [vat] }\n    actions: [ { emit: { event: client.echo } } ]\n";
+    let set = RuleSet::new(compile(text).unwrap());
+    let client = record(Kind::Client, "active", json!({"name": "A"}));
+    let own = event(
+        &client,
+        EventKind::Updated,
+        &[("vat", json!("y"), json!("x"))],
+        Actor::rule("touch"),
+    );
+    let ids: Vec<&str> = set.matching(&own).map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, vec!["echo"]);
+    let echo_own = event(
+        &client,
+        EventKind::Updated,
+        &[("vat", json!("y"), json!("x"))],
+        Actor::rule("echo"),
+    );
+    let ids: Vec<&str> = set.matching(&echo_own).map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, vec!["touch", "echo"], "echo allows reacting to itself");
+}
+
+#[test]
+fn condition_reads_related_records_and_reports_inputs() {
+    let rules = compile(EXPENSE_RULE).unwrap();
+    let rule = &rules[0];
+    let manager = record(Kind::Employee, "active", json!({"name": "Marc"}));
+    let employee = record(
+        Kind::Employee,
+        "active",
+        json!({"name": "Ada", "manager": manager.id}),
+    );
+    let expense = record(
+        Kind::Expense,
+        "submitted",
+        json!({"employee": employee.id, "amount": "750.00", "currency": "EUR", "category": "Travel"}),
+    );
+    let trigger = event(
+        &expense,
+        EventKind::Updated,
+        &[("state", json!("draft"), json!("submitted"))],
+        Actor::user("u"),
+    );
+    let mut loads = Vec::new();
+    let (e, m) = (employee.clone(), manager.clone());
+    let ctx = context::build(
+        &trigger,
+        Some(&expense),
+        &rule.expansion,
+        &mut |kind, id| {
+            loads.push((kind, id.to_string()));
+            [&e, &m].into_iter().find(|r| r.id == id).cloned()
+        },
+    );
+    assert_eq!(
+        loads.len(),
+        2,
+        "the employee and the manager are loaded: {loads:?}"
+    );
+
+    let mut vm = VM::new();
+    let evaluation = evaluate_condition(rule, &ctx, &mut vm);
+    assert_eq!(evaluation.result, Ok(true));
+    assert_eq!(evaluation.inputs["record.amount"], json!("750.00"));
+
+    let actions = resolve_actions(
+        rule,
+        &ctx,
+        Some(&expense.reference()),
+        at().date_naive(),
+        &mut vm,
+    )
+    .unwrap();
+    let Effect::Create { kind, fields, .. } = &actions[0].effect else {
+        panic!()
+    };
+    assert_eq!(*kind, Kind::Activity);
+    assert_eq!(fields["title"], json!("Marc: review Travel of 750.00 EUR"));
+    assert_eq!(fields["assignee"], json!(manager.id));
+    assert_eq!(fields["due_date"], json!("2026-12-06"));
+    assert_eq!(fields["subject_id"], json!(expense.id));
+    let Effect::Emit { data, .. } = &actions[2].effect else {
+        panic!()
+    };
+    assert_eq!(data["amount"], json!("750.00"));
+}
+
+#[test]
+fn condition_errors_are_values_not_panics() {
+    let text = "rules:\n  - id: a\n    trigger: { on: create, record: client }\n    condition: record.name\n    actions: [ { emit: { event: a.b } } ]\n";
+    let rules = compile(text).unwrap();
+    let client = record(Kind::Client, "active", json!({"name": "A"}));
+    let trigger = event(&client, EventKind::Created, &[], Actor::user("u"));
+    let ctx = context::build(
+        &trigger,
+        Some(&client),
+        &Expansion::default(),
+        &mut |_, _| None,
+    );
+    let evaluation = evaluate_condition(&rules[0], &ctx, &mut VM::new());
+    assert_eq!(
+        evaluation.result,
+        Err("the condition gave \"A\" instead of true or false".into())
+    );
+}
+
+#[test]
+fn old_values_are_visible() {
+    let text = "rules:\n  - id: a\n    trigger: { on: update, record: timesheet, fields: [hours] }\n    condition: record.hours - old.hours > 2\n    actions: [ { emit: { event: a.b } } ]\n";
+    let rules = compile(text).unwrap();
+    let entry = record(Kind::Timesheet, "draft", json!({"hours": "8"}));
+    let trigger = event(
+        &entry,
+        EventKind::Updated,
+        &[("hours", json!("5"), json!("8"))],
+        Actor::user("u"),
+    );
+    let ctx = context::build(
+        &trigger,
+        Some(&entry),
+        &Expansion::default(),
+        &mut |_, _| None,
+    );
+    assert_eq!(
+        evaluate_condition(&rules[0], &ctx, &mut VM::new()).result,
+        Ok(true)
+    );
+}
