@@ -28,7 +28,10 @@ impl Calendar {
         match record.get("week_hours").and_then(Value::as_object) {
             Some(days) => {
                 for (index, day) in WEEKDAYS.iter().enumerate() {
-                    week[index] = days.get(*day).and_then(|v| decimal(v).ok()).unwrap_or_default();
+                    week[index] = days
+                        .get(*day)
+                        .and_then(|v| decimal(v).ok())
+                        .unwrap_or_default();
                 }
             }
             None => week[..5].fill(hours_per_day),
@@ -42,13 +45,21 @@ impl Calendar {
                     .filter_map(|item| {
                         let date = item.get("date")?.as_str()?;
                         let date = NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
-                        let name = item.get("name").and_then(Value::as_str).unwrap_or("holiday");
+                        let name = item
+                            .get("name")
+                            .and_then(Value::as_str)
+                            .unwrap_or("holiday");
                         Some((date, name.to_string()))
                     })
                     .collect()
             })
             .unwrap_or_default();
-        Calendar { name: record.title(), week, hours_per_day, holidays }
+        Calendar {
+            name: record.title(),
+            week,
+            hours_per_day,
+            holidays,
+        }
     }
 
     /// Hours scheduled on `day`: none on a public holiday.

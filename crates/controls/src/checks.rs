@@ -20,7 +20,10 @@ pub struct DayTotal {
 }
 
 fn person_name(people: &People, id: &str) -> String {
-    people.get(id).map(|p| p.name.clone()).unwrap_or_else(|| format!("employee {id}"))
+    people
+        .get(id)
+        .map(|p| p.name.clone())
+        .unwrap_or_else(|| format!("employee {id}"))
 }
 
 fn employee_ref(id: &str) -> Option<RecordRef> {
@@ -40,7 +43,9 @@ pub fn daily_hours(people: &People, days: &[DayTotal]) -> Vec<RaisedFinding> {
             Some(c) => c.scheduled(day.date),
             None => Decimal::from(8),
         };
-        let calendar_name = calendar.map(|c| c.name.clone()).unwrap_or_else(|| "a standard 8-hour day".into());
+        let calendar_name = calendar
+            .map(|c| c.name.clone())
+            .unwrap_or_else(|| "a standard 8-hour day".into());
         let weekday = day.date.format("%A");
         let (severity, message) = if day.hours > Decimal::from(24) {
             (
@@ -101,11 +106,16 @@ pub struct Awaiting {
 pub fn approver_missing(people: &People, awaiting: &[Awaiting]) -> Vec<RaisedFinding> {
     let mut by_person: BTreeMap<&str, Vec<&Awaiting>> = BTreeMap::new();
     for item in awaiting.iter().filter(|a| a.count > 0) {
-        by_person.entry(item.employee.as_str()).or_default().push(item);
+        by_person
+            .entry(item.employee.as_str())
+            .or_default()
+            .push(item);
     }
     let mut findings = Vec::new();
     for (employee, items) in by_person {
-        let Some(person) = people.get(employee) else { continue };
+        let Some(person) = people.get(employee) else {
+            continue;
+        };
         let reason = match &person.manager {
             None => "has no manager",
             Some(manager) if manager == employee => "is their own manager",
@@ -148,11 +158,19 @@ fn describe_awaiting(item: &Awaiting) -> String {
             item.hours.normalize()
         ),
         _ => {
-            let amounts: Vec<String> = item.amounts.iter().map(|(c, a)| format!("{a} {c}")).collect();
+            let amounts: Vec<String> = item
+                .amounts
+                .iter()
+                .map(|(c, a)| format!("{a} {c}"))
+                .collect();
             format!(
                 "{} {} ({})",
                 item.count,
-                if item.count == 1 { "expense" } else { "expenses" },
+                if item.count == 1 {
+                    "expense"
+                } else {
+                    "expenses"
+                },
                 amounts.join(", ")
             )
         }
@@ -213,7 +231,10 @@ pub type ProjectLookup<'a> = dyn Fn(&str) -> Option<(String, String)> + 'a;
 
 /// Time not yet invoiced that sits on a closed, cancelled or missing project cannot be billed
 /// or costed until someone moves it.
-pub fn time_on_closed_or_missing_project(groups: &[ProjectTime], project: &ProjectLookup) -> Vec<RaisedFinding> {
+pub fn time_on_closed_or_missing_project(
+    groups: &[ProjectTime],
+    project: &ProjectLookup,
+) -> Vec<RaisedFinding> {
     let mut findings = Vec::new();
     for group in groups.iter().filter(|g| g.entries > 0) {
         let hours = group.hours.normalize();
@@ -223,14 +244,20 @@ pub fn time_on_closed_or_missing_project(groups: &[ProjectTime], project: &Proje
                     format!("{PROJECT_TIME}/{id}"),
                     Some(RecordRef::new(Kind::Project, id.clone())),
                     Severity::Warning,
-                    format!("{hours} h in {} open entries are logged on project {name}, which is {state}", group.entries),
+                    format!(
+                        "{hours} h in {} open entries are logged on project {name}, which is {state}",
+                        group.entries
+                    ),
                 ),
                 Some(_) => continue,
                 None => (
                     format!("{PROJECT_TIME}/{id}"),
                     None,
                     Severity::Error,
-                    format!("{hours} h in {} entries name project {id}, which does not exist", group.entries),
+                    format!(
+                        "{hours} h in {} entries name project {id}, which does not exist",
+                        group.entries
+                    ),
                 ),
             },
             (None, Some(unresolved)) => (
@@ -247,7 +274,10 @@ pub fn time_on_closed_or_missing_project(groups: &[ProjectTime], project: &Proje
                 format!("{PROJECT_TIME}/none"),
                 None,
                 Severity::Warning,
-                format!("{hours} h in {} open entries name no project", group.entries),
+                format!(
+                    "{hours} h in {} open entries name no project",
+                    group.entries
+                ),
             ),
         };
         findings.push(RaisedFinding {
@@ -289,8 +319,11 @@ pub fn overlapping_entries(people: &People, mut entries: Vec<TimedEntry>) -> Vec
             continue;
         }
         let overlap = (first.end.min(second.end) - second.start).num_seconds();
-        let severity =
-            if overlap < OVERLAP_TOLERANCE_SECONDS { Severity::Info } else { Severity::Warning };
+        let severity = if overlap < OVERLAP_TOLERANCE_SECONDS {
+            Severity::Info
+        } else {
+            Severity::Warning
+        };
         let name = person_name(people, &first.employee);
         findings.push(RaisedFinding {
             key: format!("{OVERLAPPING_ENTRIES}/{}/{}", first.id, second.id),
@@ -329,20 +362,35 @@ mod tests {
     use rust_decimal_macros::dec;
 
     fn people() -> People {
-        let week = [dec!(8), dec!(8), dec!(8), dec!(8), dec!(8), dec!(0), dec!(0)];
+        let week = [
+            dec!(8),
+            dec!(8),
+            dec!(8),
+            dec!(8),
+            dec!(8),
+            dec!(0),
+            dec!(0),
+        ];
         let calendar = Calendar {
             name: "Standard 40 hours/week".into(),
             week,
             hours_per_day: dec!(8),
-            holidays: [(NaiveDate::from_ymd_opt(2026, 12, 25).unwrap(), "Christmas".to_string())].into(),
+            holidays: [(
+                NaiveDate::from_ymd_opt(2026, 12, 25).unwrap(),
+                "Christmas".to_string(),
+            )]
+            .into(),
         };
         let person = |id: &str, name: &str, manager: Option<&str>| {
-            (id.to_string(), Person {
-                id: id.into(),
-                name: name.into(),
-                manager: manager.map(str::to_string),
-                calendar: Some(calendar.clone()),
-            })
+            (
+                id.to_string(),
+                Person {
+                    id: id.into(),
+                    name: name.into(),
+                    manager: manager.map(str::to_string),
+                    calendar: Some(calendar.clone()),
+                },
+            )
         };
         [
             person("admin", "Mitchell Admin", None),
@@ -353,43 +401,96 @@ mod tests {
     }
 
     fn day(employee: &str, date: &str, hours: Decimal) -> DayTotal {
-        DayTotal { employee: employee.into(), date: date.parse().unwrap(), hours, entries: 2 }
+        DayTotal {
+            employee: employee.into(),
+            date: date.parse().unwrap(),
+            hours,
+            entries: 2,
+        }
     }
 
     #[test]
     fn daily_hours_warns_over_calendar_and_errs_over_a_day() {
-        let findings = daily_hours(&people(), &[
-            day("admin", "2026-11-26", dec!(20)),
-            day("marc", "2026-11-27", dec!(8)),
-            day("marc", "2026-11-28", dec!(6)),
-            day("marc", "2026-11-29", dec!(9)),
-            day("marc", "2026-12-25", dec!(9)),
-            day("marc", "2026-12-01", dec!(25)),
-        ]);
-        let summary: Vec<(Severity, &str)> = findings.iter().map(|f| (f.severity, f.message.as_str())).collect();
-        assert_eq!(summary, vec![
-            (Severity::Warning, "Mitchell Admin logged 20 hours on Thursday 2026-11-26, over the 8 hours of Standard 40 hours/week"),
-            (Severity::Warning, "Marc Demo logged 9 hours on Sunday 2026-11-29, over the 8 hours of Standard 40 hours/week"),
-            (Severity::Warning, "Marc Demo logged 9 hours on Friday 2026-12-25, over the 8 hours of Standard 40 hours/week"),
-            (Severity::Error, "Marc Demo logged 25 hours on Tuesday 2026-12-01, more than a day has"),
-        ]);
+        let findings = daily_hours(
+            &people(),
+            &[
+                day("admin", "2026-11-26", dec!(20)),
+                day("marc", "2026-11-27", dec!(8)),
+                day("marc", "2026-11-28", dec!(6)),
+                day("marc", "2026-11-29", dec!(9)),
+                day("marc", "2026-12-25", dec!(9)),
+                day("marc", "2026-12-01", dec!(25)),
+            ],
+        );
+        let summary: Vec<(Severity, &str)> = findings
+            .iter()
+            .map(|f| (f.severity, f.message.as_str()))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                (
+                    Severity::Warning,
+                    "Mitchell Admin logged 20 hours on Thursday 2026-11-26, over the 8 hours of Standard 40 hours/week"
+                ),
+                (
+                    Severity::Warning,
+                    "Marc Demo logged 9 hours on Sunday 2026-11-29, over the 8 hours of Standard 40 hours/week"
+                ),
+                (
+                    Severity::Warning,
+                    "Marc Demo logged 9 hours on Friday 2026-12-25, over the 8 hours of Standard 40 hours/week"
+                ),
+                (
+                    Severity::Error,
+                    "Marc Demo logged 25 hours on Tuesday 2026-12-01, more than a day has"
+                ),
+            ]
+        );
         assert_eq!(findings[0].key, "daily_hours/admin/2026-11-26");
     }
 
     #[test]
     fn approver_missing_names_people_without_a_manager() {
         let awaiting = vec![
-            Awaiting { employee: "admin".into(), kind: Kind::Expense, count: 4, hours: dec!(0), amounts: [("USD".to_string(), dec!(2909.60))].into() },
-            Awaiting { employee: "admin".into(), kind: Kind::Timesheet, count: 1, hours: dec!(7.5), amounts: Default::default() },
-            Awaiting { employee: "marc".into(), kind: Kind::Expense, count: 2, hours: dec!(0), amounts: Default::default() },
-            Awaiting { employee: "self".into(), kind: Kind::Timesheet, count: 3, hours: dec!(12), amounts: Default::default() },
+            Awaiting {
+                employee: "admin".into(),
+                kind: Kind::Expense,
+                count: 4,
+                hours: dec!(0),
+                amounts: [("USD".to_string(), dec!(2909.60))].into(),
+            },
+            Awaiting {
+                employee: "admin".into(),
+                kind: Kind::Timesheet,
+                count: 1,
+                hours: dec!(7.5),
+                amounts: Default::default(),
+            },
+            Awaiting {
+                employee: "marc".into(),
+                kind: Kind::Expense,
+                count: 2,
+                hours: dec!(0),
+                amounts: Default::default(),
+            },
+            Awaiting {
+                employee: "self".into(),
+                kind: Kind::Timesheet,
+                count: 3,
+                hours: dec!(12),
+                amounts: Default::default(),
+            },
         ];
         let findings = approver_missing(&people(), &awaiting);
         let messages: Vec<&str> = findings.iter().map(|f| f.message.as_str()).collect();
-        assert_eq!(messages, vec![
-            "Mitchell Admin has no manager, so nobody can approve their 4 expenses (2909.60 USD) and 1 timesheet entry (7.5 h) awaiting approval",
-            "Sam Self is their own manager, so nobody can approve their 3 timesheet entries (12 h) awaiting approval",
-        ]);
+        assert_eq!(
+            messages,
+            vec![
+                "Mitchell Admin has no manager, so nobody can approve their 4 expenses (2909.60 USD) and 1 timesheet entry (7.5 h) awaiting approval",
+                "Sam Self is their own manager, so nobody can approve their 3 timesheet entries (12 h) awaiting approval",
+            ]
+        );
     }
 
     #[test]
@@ -401,24 +502,58 @@ mod tests {
             approved_by: approver.into(),
             date: None,
         };
-        let findings = self_approval(&people(), &[
-            entry("e1", None, "marc"),
-            entry("e2", Some("admin"), "admin"),
-            entry("e3", Some("marc"), "admin"),
-        ]);
-        let ids: Vec<&str> = findings.iter().map(|f| f.record.as_ref().unwrap().id.as_str()).collect();
+        let findings = self_approval(
+            &people(),
+            &[
+                entry("e1", None, "marc"),
+                entry("e2", Some("admin"), "admin"),
+                entry("e3", Some("marc"), "admin"),
+            ],
+        );
+        let ids: Vec<&str> = findings
+            .iter()
+            .map(|f| f.record.as_ref().unwrap().id.as_str())
+            .collect();
         assert_eq!(ids, vec!["e1", "e2"]);
-        assert_eq!(findings[1].message, "Mitchell Admin approved their own expense");
+        assert_eq!(
+            findings[1].message,
+            "Mitchell Admin approved their own expense"
+        );
     }
 
     #[test]
     fn project_time_flags_closed_missing_and_unresolved() {
         let groups = vec![
-            ProjectTime { project: Some("open".into()), unresolved: None, hours: dec!(5), entries: 1 },
-            ProjectTime { project: Some("done".into()), unresolved: None, hours: dec!(3), entries: 2 },
-            ProjectTime { project: Some("gone".into()), unresolved: None, hours: dec!(1), entries: 1 },
-            ProjectTime { project: None, unresolved: Some("odoo project.project 6".into()), hours: dec!(2), entries: 1 },
-            ProjectTime { project: None, unresolved: None, hours: dec!(4), entries: 3 },
+            ProjectTime {
+                project: Some("open".into()),
+                unresolved: None,
+                hours: dec!(5),
+                entries: 1,
+            },
+            ProjectTime {
+                project: Some("done".into()),
+                unresolved: None,
+                hours: dec!(3),
+                entries: 2,
+            },
+            ProjectTime {
+                project: Some("gone".into()),
+                unresolved: None,
+                hours: dec!(1),
+                entries: 1,
+            },
+            ProjectTime {
+                project: None,
+                unresolved: Some("odoo project.project 6".into()),
+                hours: dec!(2),
+                entries: 1,
+            },
+            ProjectTime {
+                project: None,
+                unresolved: None,
+                hours: dec!(4),
+                entries: 3,
+            },
         ];
         let lookup = |id: &str| match id {
             "open" => Some(("active".to_string(), "Office Design".to_string())),
@@ -427,31 +562,52 @@ mod tests {
         };
         let findings = time_on_closed_or_missing_project(&groups, &lookup);
         let messages: Vec<&str> = findings.iter().map(|f| f.message.as_str()).collect();
-        assert_eq!(messages, vec![
-            "3 h in 2 open entries are logged on project Old Project, which is closed",
-            "1 h in 1 entries name project gone, which does not exist",
-            "2 h in 1 entries are logged on odoo project.project 6, a project that was not synced (archived or not readable)",
-            "4 h in 3 open entries name no project",
-        ]);
+        assert_eq!(
+            messages,
+            vec![
+                "3 h in 2 open entries are logged on project Old Project, which is closed",
+                "1 h in 1 entries name project gone, which does not exist",
+                "2 h in 1 entries are logged on odoo project.project 6, a project that was not synced (archived or not readable)",
+                "4 h in 3 open entries name no project",
+            ]
+        );
     }
 
     #[test]
     fn overlaps_are_found_per_person() {
         let at = |s: &str| format!("2026-12-01T{s}Z").parse::<DateTime<Utc>>().unwrap();
         let entry = |id: &str, employee: &str, start: &str, end: &str| TimedEntry {
-            id: id.into(), employee: employee.into(), start: at(start), end: at(end),
+            id: id.into(),
+            employee: employee.into(),
+            start: at(start),
+            end: at(end),
         };
-        let findings = overlapping_entries(&people(), vec![
-            entry("a", "marc", "09:00:00", "10:00:03"),
-            entry("b", "marc", "10:00:00", "11:00:00"),
-            entry("c", "marc", "10:30:00", "12:00:00"),
-            entry("d", "admin", "10:30:00", "12:00:00"),
-            entry("e", "marc", "12:00:00", "13:00:00"),
-        ]);
-        let summary: Vec<(Severity, &str)> = findings.iter().map(|f| (f.severity, f.message.as_str())).collect();
-        assert_eq!(summary, vec![
-            (Severity::Info, "Marc Demo has two entries overlapping by 3 s, from 2026-12-01 10:00:00 to 10:00:03"),
-            (Severity::Warning, "Marc Demo has two entries overlapping by 30 min 0 s, from 2026-12-01 10:30:00 to 11:00:00"),
-        ]);
+        let findings = overlapping_entries(
+            &people(),
+            vec![
+                entry("a", "marc", "09:00:00", "10:00:03"),
+                entry("b", "marc", "10:00:00", "11:00:00"),
+                entry("c", "marc", "10:30:00", "12:00:00"),
+                entry("d", "admin", "10:30:00", "12:00:00"),
+                entry("e", "marc", "12:00:00", "13:00:00"),
+            ],
+        );
+        let summary: Vec<(Severity, &str)> = findings
+            .iter()
+            .map(|f| (f.severity, f.message.as_str()))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                (
+                    Severity::Info,
+                    "Marc Demo has two entries overlapping by 3 s, from 2026-12-01 10:00:00 to 10:00:03"
+                ),
+                (
+                    Severity::Warning,
+                    "Marc Demo has two entries overlapping by 30 min 0 s, from 2026-12-01 10:30:00 to 11:00:00"
+                ),
+            ]
+        );
     }
 }

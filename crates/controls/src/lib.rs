@@ -30,5 +30,10 @@ pub const SELF_APPROVAL: &str = "self_approval";
 pub const PROJECT_TIME: &str = "time_on_closed_or_missing_project";
 pub const OVERLAPPING_ENTRIES: &str = "overlapping_entries";
 
-pub const ALL: &[&str] =
-    &[DAILY_HOURS, APPROVER_MISSING, SELF_APPROVAL, PROJECT_TIME, OVERLAPPING_ENTRIES];
+pub const ALL: &[&str] = &[
+    DAILY_HOURS,
+    APPROVER_MISSING,
+    SELF_APPROVAL,
+    PROJECT_TIME,
+    OVERLAPPING_ENTRIES,
+];

@@ -93,6 +93,38 @@ fn field_expression(field: &str) -> Fallible<String> {
     Ok(format!("json_extract(fields, '$.{field}')"))
 }
 
+/// SQL for a group key: a field, or a path under the record's attributes.
+fn group_expression(path: &str) -> Fallible<String> {
+    match path.strip_prefix("attributes.") {
+        Some(rest)
+            if !rest.is_empty()
+                && rest.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.'
+                }) =>
+        {
+            Ok(format!("json_extract(attributes, '$.{rest}')"))
+        }
+        Some(_) => Err(StoreError::Backend(format!(
+            "`{path}` is not an attribute path"
+        ))),
+        None => field_expression(path),
+    }
+}
+
+fn sql_to_json(value: rusqlite::types::ValueRef) -> Value {
+    use rusqlite::types::ValueRef;
+    match value {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => Value::from(i),
+        ValueRef::Real(f) => serde_json::Number::from_f64(f)
+            .map(Value::Number)
+            .unwrap_or(Value::Null),
+        ValueRef::Text(t) | ValueRef::Blob(t) => {
+            Value::String(String::from_utf8_lossy(t).into_owned())
+        }
+    }
+}
+
 /// The SQL value that `json_extract` yields for a stored JSON scalar.
 fn json_scalar(value: &Value) -> SqlValue {
     match value {
@@ -144,6 +176,16 @@ impl ReadTx for Conn<'_> {
                 values.push(json_scalar(value));
             }
         }
+        for field in &query.present {
+            sql.push_str(&format!(" AND {} IS NOT NULL", field_expression(field)?));
+        }
+        for (left, right) in &query.equal_fields {
+            sql.push_str(&format!(
+                " AND {} = {}",
+                field_expression(left)?,
+                field_expression(right)?
+            ));
+        }
         sql.push_str(&format!(" ORDER BY id LIMIT {}", limit + 1));
         self.page(&sql, values, limit, codec::record, |r| r.id.clone())
     }
@@ -163,6 +205,71 @@ impl ReadTx for Conn<'_> {
         }
         .map_err(sql_error)?;
         Ok(count as u64)
+    }
+
+    fn aggregate(&self, query: &AggregateQuery) -> Fallible<Vec<AggregateRow>> {
+        let keys = query
+            .group_by
+            .iter()
+            .map(|path| group_expression(path))
+            .collect::<Fallible<Vec<_>>>()?;
+        let sum = match &query.sum {
+            Some(field) => format!("decimal_sum({})", field_expression(field)?),
+            None => "'0'".to_string(),
+        };
+        let mut select = keys.clone();
+        select.push("count(*)".into());
+        select.push(sum);
+        let mut sql = format!("SELECT {} FROM records WHERE 1 = 1", select.join(", "));
+        let mut values = Vec::new();
+        if let Some(kind) = query.kind {
+            sql.push_str(" AND kind = ?");
+            values.push(text(kind.name()));
+        }
+        if !query.states.is_empty() {
+            let marks = vec!["?"; query.states.len()].join(", ");
+            sql.push_str(&format!(" AND state IN ({marks})"));
+            values.extend(query.states.iter().map(|s| text(s)));
+        }
+        if !keys.is_empty() {
+            sql.push_str(&format!(" GROUP BY {}", keys.join(", ")));
+        }
+        if let (Some(min), Some(field)) = (query.min_sum, &query.sum) {
+            // A coarse floating-point filter keeps the result small; the exact comparison
+            // below decides.
+            sql.push_str(&format!(
+                " HAVING sum(CAST({} AS REAL)) > ?",
+                field_expression(field)?
+            ));
+            let min: f64 = min.to_string().parse().unwrap_or(0.0);
+            values.push(SqlValue::Real(min - 0.001));
+        }
+        let group_count = keys.len();
+        let mut statement = self.conn.prepare_cached(&sql).map_err(sql_error)?;
+        let mut rows = statement
+            .query(params_from_iter(values))
+            .map_err(sql_error)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(sql_error)? {
+            let mut group = Vec::with_capacity(group_count);
+            for index in 0..group_count {
+                group.push(sql_to_json(row.get_ref(index).map_err(sql_error)?));
+            }
+            let count: i64 = row.get(group_count).map_err(sql_error)?;
+            let total: String = row.get(group_count + 1).map_err(sql_error)?;
+            let sum = total
+                .parse::<rust_decimal::Decimal>()
+                .map_err(|e| StoreError::Corrupt(format!("decimal sum `{total}`: {e}")))?;
+            if query.min_sum.is_some_and(|min| sum <= min) {
+                continue;
+            }
+            out.push(AggregateRow {
+                keys: group,
+                count: count as u64,
+                sum,
+            });
+        }
+        Ok(out)
     }
 
     fn scan_records(

@@ -9,6 +9,7 @@
 
 mod codec;
 mod conn;
+mod functions;
 mod migrations;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -143,6 +144,7 @@ impl SqliteStore {
         .map_err(sql_error)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(sql_error)?;
+        functions::register(&conn)?;
         conn.pragma_update(None, "cache_size", -(i64::from(self.options.cache_kib) / 2))
             .map_err(sql_error)?;
         Ok(conn)
@@ -163,6 +165,7 @@ impl Drop for SqliteStore {
 }
 
 fn configure(conn: &Connection, options: &SqliteOptions) -> Result<(), StoreError> {
+    functions::register(conn)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))
         .map_err(sql_error)?;
     let mode: String = conn

@@ -31,8 +31,35 @@ pub struct RecordQuery {
     pub after: Option<String>,
     pub limit: usize,
     pub state: Option<String>,
-    /// Equality filters on fields; the value is compared in its stored JSON form.
+    /// Equality filters on fields; the value is compared in its stored JSON form, and null
+    /// matches an unset field.
     pub fields: Vec<(String, Value)>,
+    /// Fields that must be set.
+    pub present: Vec<String>,
+    /// Pairs of fields that must hold the same value.
+    pub equal_fields: Vec<(String, String)>,
+}
+
+/// Counts and exact decimal sums of records of one kind, grouped by fields.
+#[derive(Clone, Debug, Default)]
+pub struct AggregateQuery {
+    pub kind: Option<Kind>,
+    /// Field names, or `attributes.<path>` for values under the record's attributes.
+    pub group_by: Vec<String>,
+    /// A decimal or money field to sum.
+    pub sum: Option<String>,
+    /// Only records in one of these states; all states when empty.
+    pub states: Vec<String>,
+    /// Only groups whose sum is above this value.
+    pub min_sum: Option<rust_decimal::Decimal>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct AggregateRow {
+    /// The group's values, in `group_by` order; null for unset fields.
+    pub keys: Vec<Value>,
+    pub count: u64,
+    pub sum: rust_decimal::Decimal,
 }
 
 #[derive(Clone, Debug, Default)]

@@ -20,6 +20,7 @@ pub fn run_all(make: Make) {
         ("stale record update conflicts", stale_update_conflicts),
         ("record pages follow the cursor", record_pages_follow_cursor),
         ("record filters by state and field", record_filters),
+        ("aggregates sum decimals exactly", aggregates_sum_exactly),
         ("events keep their order", events_keep_order),
         (
             "failed write rolls back alone",
@@ -222,6 +223,87 @@ fn record_filters(store: &dyn Store) {
     assert_eq!(
         read(store, |tx| tx.count_records(Kind::Client, Some("active"))).unwrap(),
         2
+    );
+}
+
+fn timesheet(employee: &str, date: &str, hours: &str, state: &str) -> Record {
+    let mut fields = Map::new();
+    fields.insert("employee".into(), json!(employee));
+    fields.insert("date".into(), json!(date));
+    fields.insert("hours".into(), json!(hours));
+    Record {
+        id: new_id(),
+        kind: Kind::Timesheet,
+        state: state.into(),
+        version: 1,
+        created_at: t0(),
+        updated_at: t0(),
+        fields,
+        attributes: Map::new(),
+    }
+}
+
+fn aggregates_sum_exactly(store: &dyn Store) {
+    let mut approved = timesheet("ann", "2026-12-01", "0.1", "approved");
+    approved.fields.insert("approved_by".into(), json!("ann"));
+    approved.fields.insert("submitted_by".into(), json!("ann"));
+    let batch = vec![
+        timesheet("ann", "2026-12-01", "0.2", "submitted"),
+        approved.clone(),
+        timesheet("ann", "2026-12-02", "8", "submitted"),
+        timesheet("bob", "2026-12-01", "20", "submitted"),
+        timesheet("bob", "2026-12-01", "1", "rejected"),
+    ];
+    write(store, move |tx| {
+        batch.iter().try_for_each(|r| tx.insert_record(r))
+    })
+    .unwrap();
+
+    let query = AggregateQuery {
+        kind: Some(Kind::Timesheet),
+        group_by: vec!["employee".into(), "date".into()],
+        sum: Some("hours".into()),
+        states: vec!["submitted".into(), "approved".into()],
+        min_sum: None,
+    };
+    let q = query.clone();
+    let mut rows = read(store, move |tx| tx.aggregate(&q)).unwrap();
+    rows.sort_by_key(|r| r.keys.iter().map(|k| k.to_string()).collect::<Vec<_>>());
+    let summary: Vec<(Vec<Value>, u64, String)> = rows
+        .iter()
+        .map(|r| (r.keys.clone(), r.count, r.sum.to_string()))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (
+                vec![json!("ann"), json!("2026-12-01")],
+                2,
+                "0.3".to_string()
+            ),
+            (vec![json!("ann"), json!("2026-12-02")], 1, "8".to_string()),
+            (vec![json!("bob"), json!("2026-12-01")], 1, "20".to_string()),
+        ]
+    );
+
+    let above = AggregateQuery {
+        min_sum: Some(rust_decimal::Decimal::from(8)),
+        ..query
+    };
+    let rows = read(store, move |tx| tx.aggregate(&above)).unwrap();
+    assert_eq!(rows.len(), 1, "only a sum above 8 remains: {rows:?}");
+
+    let query = RecordQuery {
+        kind: Some(Kind::Timesheet),
+        present: vec!["approved_by".into()],
+        equal_fields: vec![("approved_by".into(), "submitted_by".into())],
+        limit: 10,
+        ..Default::default()
+    };
+    let page = read(store, move |tx| tx.records(&query)).unwrap();
+    assert_eq!(
+        page.items.iter().map(|r| &r.id).collect::<Vec<_>>(),
+        vec![&approved.id]
     );
 }
 

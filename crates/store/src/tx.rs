@@ -11,6 +11,8 @@ pub trait ReadTx {
     fn record(&self, kind: Kind, id: &str) -> Result<Option<Record>, StoreError>;
     fn records(&self, query: &RecordQuery) -> Result<Page<Record>, StoreError>;
     fn count_records(&self, kind: Kind, state: Option<&str>) -> Result<u64, StoreError>;
+    /// Groups, counts and sums records; sums are exact decimals.
+    fn aggregate(&self, query: &AggregateQuery) -> Result<Vec<AggregateRow>, StoreError>;
     /// Calls `visit` for every record of `kind` in id order; `visit` returns false to stop.
     fn scan_records(
         &self,
