@@ -65,6 +65,8 @@ pub enum Command {
     Upsert {
         kind: Kind,
         external: ExternalKey,
+        /// The source's version marker, such as Odoo's `write_date`, kept on the link.
+        source_version: Option<String>,
         state: Option<String>,
         fields: Map<String, Value>,
         attributes: Map<String, Value>,

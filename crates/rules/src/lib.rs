@@ -15,4 +15,5 @@ pub mod spec;
 
 pub use check::{Diagnostic, compile_rule_text, compile_sources, load_dir};
 pub use rule::{Action, Effect, ResolvedAction, Rule, RuleSet, Trigger};
+pub use zen_expression::variable::Variable;
 pub use zen_expression::vm::VM;

@@ -109,9 +109,23 @@ where
     E: From<StoreError> + Send + 'static,
     F: FnOnce(&mut dyn WriteTx) -> Result<T, E> + Send + 'static,
 {
+    submit_write(store, f).await
+}
+
+/// Queues a write at once and returns a future of its committed result. Queuing several
+/// writes before awaiting any lets the backend commit them together.
+pub fn submit_write<T, E, F>(
+    store: &dyn Store,
+    f: F,
+) -> impl std::future::Future<Output = Result<T, E>> + Send + 'static
+where
+    T: Send + 'static,
+    E: From<StoreError> + Send + 'static,
+    F: FnOnce(&mut dyn WriteTx) -> Result<T, E> + Send + 'static,
+{
     let (work, receiver) = package(f);
     store.submit(work);
-    unpack(receiver.await)
+    async move { unpack(receiver.await) }
 }
 
 /// Runs a write closure in a transaction and blocks until the commit.

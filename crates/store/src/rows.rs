@@ -106,8 +106,8 @@ pub struct RuleVersion {
 pub enum RunStatus {
     /// The trigger matched and the condition was false.
     Skipped,
-    /// The condition could not be evaluated; the error is stored.
-    ConditionError,
+    /// The condition or an action's values could not be evaluated; the error is stored.
+    EvaluationError,
     /// The condition held and a job will run the actions.
     Queued,
     Succeeded,
@@ -123,7 +123,7 @@ impl RunStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             RunStatus::Skipped => "skipped",
-            RunStatus::ConditionError => "condition_error",
+            RunStatus::EvaluationError => "evaluation_error",
             RunStatus::Queued => "queued",
             RunStatus::Succeeded => "succeeded",
             RunStatus::Retrying => "retrying",
@@ -135,7 +135,7 @@ impl RunStatus {
     pub fn parse(value: &str) -> Option<Self> {
         Some(match value {
             "skipped" => RunStatus::Skipped,
-            "condition_error" => RunStatus::ConditionError,
+            "evaluation_error" => RunStatus::EvaluationError,
             "queued" => RunStatus::Queued,
             "succeeded" => RunStatus::Succeeded,
             "retrying" => RunStatus::Retrying,

@@ -1,0 +1,40 @@
+use std::time::Duration;
+
+/// Settings of the engine. The defaults suit one server on SQLite.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Longest chain of rules triggering rules; the rule that would go deeper does not run
+    /// and a finding shows the chain.
+    pub max_depth: u32,
+    /// Attempts of a job before it goes to the dead-letter queue.
+    pub max_attempts: u32,
+    /// Delay before the first retry; each later retry doubles it, up to `max_backoff`.
+    pub base_backoff: Duration,
+    pub max_backoff: Duration,
+    /// How long a worker owns a claimed job before another worker may take it over.
+    pub lease: Duration,
+    /// Jobs claimed at once by one worker.
+    pub claim_batch: usize,
+    /// How often an idle worker looks for due jobs when no commit woke it.
+    pub poll_interval: Duration,
+    /// Controls run at most once per this period after relevant records change.
+    pub controls_debounce: Duration,
+    /// Whether changes to time, expenses, people and projects schedule the controls.
+    pub controls_on_change: bool,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            max_depth: 8,
+            max_attempts: 8,
+            base_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(600),
+            lease: Duration::from_secs(30),
+            claim_batch: 256,
+            poll_interval: Duration::from_millis(500),
+            controls_debounce: Duration::from_secs(5),
+            controls_on_change: true,
+        }
+    }
+}

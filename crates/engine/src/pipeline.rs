@@ -1,0 +1,569 @@
+//! The single command path: validate, apply, append the event and dispatch it to the rules,
+//! all inside the caller's write transaction.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, DurationRound, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use steward_domain::command::{ExternalKey, ExternalRef};
+use steward_domain::finding::RaisedFinding;
+use steward_domain::plan::{Planned, Stamp, plan_business_event, plan_create, plan_update};
+use steward_domain::{
+    Command, CommandContext, DomainError, Event, FieldError, Kind, Record, RecordRef, Severity,
+    new_id,
+};
+use steward_rules::context::{self, Expansion};
+use steward_rules::eval::{evaluate_condition, resolve_actions};
+use steward_rules::{ResolvedAction, Rule, RuleSet, VM};
+use steward_store::{ExternalLink, Job, JobState, Run, RunStatus, WriteTx};
+
+use crate::config::EngineConfig;
+use crate::error::EngineError;
+
+/// What a command did.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Outcome {
+    pub record: Option<Record>,
+    /// The appended event; `None` when the command changed nothing.
+    pub event: Option<Event>,
+    pub created: bool,
+    /// Jobs queued by rules that matched the event.
+    pub jobs: usize,
+}
+
+/// What a write needs besides the transaction.
+pub struct Env<'a> {
+    pub rules: &'a RuleSet,
+    pub config: &'a EngineConfig,
+    pub now: DateTime<Utc>,
+}
+
+/// The job kind that runs a rule's actions.
+pub const RULE_JOB: &str = "rule_actions";
+/// The job kind that runs the controls.
+pub const CONTROLS_JOB: &str = "controls";
+
+/// The payload of a rule job: everything decided when the event happened.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RuleJob {
+    pub rule_id: String,
+    pub rule_version: i64,
+    pub event_id: String,
+    pub correlation: String,
+    pub depth: u32,
+    pub record: Option<RecordRef>,
+    pub actions: Vec<ResolvedAction>,
+}
+
+/// Kinds whose changes can change what the starter controls find.
+const CONTROLLED_KINDS: &[Kind] = &[
+    Kind::Timesheet,
+    Kind::Expense,
+    Kind::Employee,
+    Kind::WorkCalendar,
+    Kind::Project,
+];
+
+thread_local! {
+    static MACHINE: RefCell<VM> = RefCell::new(VM::new());
+}
+
+/// Applies one command: the only way records change and events are appended.
+pub fn apply(
+    tx: &mut dyn WriteTx,
+    env: &Env,
+    command: Command,
+    context: CommandContext,
+) -> Result<Outcome, EngineError> {
+    let stamp = Stamp {
+        event_id: new_id(),
+        correlation: context.correlation.clone().unwrap_or_else(new_id),
+        now: env.now,
+    };
+    match command {
+        Command::Create {
+            kind,
+            id,
+            state,
+            fields,
+            attributes,
+        } => {
+            let id = match id {
+                Some(id) => {
+                    if !steward_domain::id::is_valid_id(&id) {
+                        return Err(DomainError::Invalid(format!(
+                            "`{id}` is not a valid id; leave `id` out to get a generated one"
+                        ))
+                        .into());
+                    }
+                    if tx.record(kind, &id)?.is_some() {
+                        return Err(DomainError::AlreadyExists { kind, id }.into());
+                    }
+                    id
+                }
+                None => new_id(),
+            };
+            let planned = plan_create(
+                kind,
+                id,
+                state.as_deref(),
+                &fields,
+                &attributes,
+                &context,
+                &stamp,
+            )?;
+            store_planned(tx, env, planned, true)
+        }
+        Command::Update {
+            kind,
+            id,
+            expected_version,
+            state,
+            fields,
+            attributes,
+        } => {
+            let current = tx.record(kind, &id)?.ok_or_else(|| DomainError::NotFound {
+                kind,
+                id: id.clone(),
+            })?;
+            let planned = plan_update(
+                &current,
+                &fields,
+                &attributes,
+                state.as_deref(),
+                expected_version,
+                &context,
+                &stamp,
+            )?;
+            match planned {
+                Some(planned) => store_planned(tx, env, planned, false),
+                None => Ok(Outcome {
+                    record: Some(current),
+                    event: None,
+                    created: false,
+                    jobs: 0,
+                }),
+            }
+        }
+        Command::Upsert {
+            kind,
+            external,
+            source_version,
+            state,
+            mut fields,
+            mut attributes,
+            external_refs,
+        } => {
+            resolve_external_refs(tx, kind, &external_refs, &mut fields, &mut attributes)?;
+            let link = tx.external_link(&external)?;
+            let current = match &link {
+                Some(link) if link.record.kind == kind => tx.record(kind, &link.record.id)?,
+                Some(link) => {
+                    return Err(DomainError::Invalid(format!(
+                        "{external} is already mirrored as a {}, not a {kind}",
+                        link.record.kind
+                    ))
+                    .into());
+                }
+                None => None,
+            };
+            let outcome = match current {
+                Some(current) => {
+                    let planned = plan_update(
+                        &current,
+                        &fields,
+                        &attributes,
+                        state.as_deref(),
+                        None,
+                        &context,
+                        &stamp,
+                    )?;
+                    match planned {
+                        Some(planned) => store_planned(tx, env, planned, false)?,
+                        None => Outcome {
+                            record: Some(current),
+                            event: None,
+                            created: false,
+                            jobs: 0,
+                        },
+                    }
+                }
+                None => {
+                    attributes.retain(|_, v| !v.is_null());
+                    let planned = plan_create(
+                        kind,
+                        new_id(),
+                        state.as_deref(),
+                        &fields,
+                        &attributes,
+                        &context,
+                        &stamp,
+                    )?;
+                    store_planned(tx, env, planned, true)?
+                }
+            };
+            let record = outcome.record.as_ref().expect("an upsert leaves a record");
+            let version_changed = link.as_ref().map(|l| &l.source_version) != Some(&source_version);
+            if link.is_none() || version_changed {
+                tx.link_external(&ExternalLink {
+                    system: external.system.clone(),
+                    model: external.model.clone(),
+                    external_id: external.id.clone(),
+                    record: record.reference(),
+                    source_version,
+                })?;
+            }
+            Ok(outcome)
+        }
+        Command::Emit { name, record, data } => {
+            let mut event = plan_business_event(&name, record.clone(), data, &context, &stamp)?;
+            event.seq = tx.append_event(&event)?;
+            let subject = match &record {
+                Some(r) => tx.record(r.kind, &r.id)?,
+                None => None,
+            };
+            let jobs = dispatch(tx, env, &event, subject.as_ref())?;
+            Ok(Outcome {
+                record: subject,
+                event: Some(event),
+                created: false,
+                jobs,
+            })
+        }
+    }
+}
+
+/// The attribute that lists reference fields whose target was not mirrored.
+pub const UNRESOLVED_REFS: &str = "unresolved_refs";
+
+fn resolve_external_refs(
+    tx: &mut dyn WriteTx,
+    kind: Kind,
+    refs: &[(String, Option<ExternalRef>)],
+    fields: &mut Map<String, Value>,
+    attributes: &mut Map<String, Value>,
+) -> Result<(), EngineError> {
+    if refs.is_empty() {
+        return Ok(());
+    }
+    let mut unresolved = Map::new();
+    for (field, reference) in refs {
+        let value = match reference {
+            None => Value::Null,
+            Some(ExternalRef::One(key)) => match linked_id(tx, kind, field, key)? {
+                Some(id) => Value::String(id),
+                None => {
+                    unresolved.insert(field.clone(), Value::String(key.to_string()));
+                    Value::Null
+                }
+            },
+            Some(ExternalRef::Many(keys)) => {
+                let mut ids = Vec::new();
+                for key in keys {
+                    match linked_id(tx, kind, field, key)? {
+                        Some(id) => ids.push(Value::String(id)),
+                        None => {
+                            unresolved.insert(
+                                format!("{field}.{}", key.id),
+                                Value::String(key.to_string()),
+                            );
+                        }
+                    }
+                }
+                Value::Array(ids)
+            }
+        };
+        fields.insert(field.clone(), value);
+    }
+    let value = if unresolved.is_empty() {
+        Value::Null
+    } else {
+        Value::Object(unresolved)
+    };
+    attributes.insert(UNRESOLVED_REFS.into(), value);
+    Ok(())
+}
+
+fn linked_id(
+    tx: &mut dyn WriteTx,
+    kind: Kind,
+    field: &str,
+    key: &ExternalKey,
+) -> Result<Option<String>, EngineError> {
+    let Some(link) = tx.external_link(key)? else {
+        return Ok(None);
+    };
+    let expected = kind.schema().field(field).and_then(|def| match def.ty {
+        steward_domain::FieldType::Ref(k) | steward_domain::FieldType::RefList(k) => Some(k),
+        _ => None,
+    });
+    if expected.is_some_and(|k| k != link.record.kind) {
+        return Ok(None);
+    }
+    Ok(Some(link.record.id))
+}
+
+fn store_planned(
+    tx: &mut dyn WriteTx,
+    env: &Env,
+    planned: Planned,
+    created: bool,
+) -> Result<Outcome, EngineError> {
+    check_references(tx, &planned)?;
+    let Planned {
+        record, mut event, ..
+    } = planned;
+    if created {
+        tx.insert_record(&record)?;
+    } else {
+        tx.update_record(&record)?;
+    }
+    event.seq = tx.append_event(&event)?;
+    let mut jobs = dispatch(tx, env, &event, Some(&record))?;
+    if env.config.controls_on_change && CONTROLLED_KINDS.contains(&record.kind) {
+        jobs += usize::from(schedule_controls(tx, env)?);
+    }
+    Ok(Outcome {
+        record: Some(record),
+        event: Some(event),
+        created,
+        jobs,
+    })
+}
+
+fn check_references(tx: &mut dyn WriteTx, planned: &Planned) -> Result<(), EngineError> {
+    let mut errors = Vec::new();
+    for (field, kind, id) in &planned.references {
+        // A record may point at itself, such as an employee who is their own manager.
+        let itself = *kind == planned.record.kind && *id == planned.record.id;
+        if !itself && tx.record(*kind, id)?.is_none() {
+            errors.push(FieldError::new(
+                field.as_str(),
+                &Value::String(id.clone()),
+                format!(
+                    "no {} has id {id}; create it first or correct the id",
+                    kind.name()
+                ),
+            ));
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(DomainError::Validation {
+            kind: planned.record.kind,
+            errors,
+        }
+        .into())
+    }
+}
+
+/// Queues one controls run for the current debounce period; later changes in the same period
+/// share it.
+fn schedule_controls(tx: &mut dyn WriteTx, env: &Env) -> Result<bool, EngineError> {
+    let period = Duration::from_std(env.config.controls_debounce).unwrap_or(Duration::seconds(5));
+    let start = env.now.duration_trunc(period).unwrap_or(env.now);
+    let due = start + period;
+    let job = Job {
+        id: new_id(),
+        key: format!("{CONTROLS_JOB}/{}", due.timestamp_millis()),
+        kind: CONTROLS_JOB.into(),
+        run_id: None,
+        payload: json!({"due": due}),
+        state: JobState::Pending,
+        attempts: 0,
+        max_attempts: env.config.max_attempts,
+        run_at: due,
+        lease_until: None,
+        last_error: None,
+        replays: 0,
+        created_at: env.now,
+        updated_at: env.now,
+    };
+    Ok(tx.insert_job(&job)?)
+}
+
+/// Matches `event` against the rules, records a run for each match, and queues the actions of
+/// those whose condition holds.
+pub fn dispatch(
+    tx: &mut dyn WriteTx,
+    env: &Env,
+    event: &Event,
+    record: Option<&Record>,
+) -> Result<usize, EngineError> {
+    let rules: Vec<Arc<Rule>> = env.rules.matching(event).cloned().collect();
+    if rules.is_empty() {
+        return Ok(0);
+    }
+    let mut expansion = Expansion::default();
+    for rule in &rules {
+        expansion.merge(&rule.expansion);
+    }
+    let context = {
+        let reader: &dyn WriteTx = tx;
+        context::build(event, record, &expansion, &mut |kind, id| {
+            reader.record(kind, id).ok().flatten()
+        })
+    };
+
+    let mut jobs = 0;
+    for rule in rules {
+        let run = MACHINE.with(|machine| {
+            let mut vm = machine.borrow_mut();
+            evaluate_rule(&rule, event, &context, env, &mut vm)
+        });
+        let (mut run, actions) = run;
+        if run.status == RunStatus::Queued {
+            let payload = RuleJob {
+                rule_id: rule.id.clone(),
+                rule_version: rule.version,
+                event_id: event.id.clone(),
+                correlation: event.correlation.clone(),
+                depth: event.depth,
+                record: event.record.clone(),
+                actions,
+            };
+            let job = Job {
+                id: new_id(),
+                key: format!("rule/{}/{}/{}", rule.id, rule.version, event.id),
+                kind: RULE_JOB.into(),
+                run_id: Some(run.id.clone()),
+                payload: serde_json::to_value(&payload)
+                    .map_err(|e| EngineError::Rule(format!("cannot encode job: {e}")))?,
+                state: JobState::Pending,
+                attempts: 0,
+                max_attempts: env.config.max_attempts,
+                run_at: env.now,
+                lease_until: None,
+                last_error: None,
+                replays: 0,
+                created_at: env.now,
+                updated_at: env.now,
+            };
+            if tx.insert_job(&job)? {
+                jobs += 1;
+            } else {
+                // The same rule version already handled this event.
+                run.status = RunStatus::Skipped;
+                run.error = Some("a job for this rule version and event already exists".into());
+                run.finished_at = Some(env.now);
+            }
+        }
+        if run.status == RunStatus::DepthLimited {
+            raise_chain_finding(tx, env, &rule, event)?;
+        }
+        tx.insert_run(&run)?;
+    }
+    Ok(jobs)
+}
+
+fn evaluate_rule(
+    rule: &Rule,
+    event: &Event,
+    context: &steward_rules::Variable,
+    env: &Env,
+    vm: &mut VM,
+) -> (Run, Vec<ResolvedAction>) {
+    let evaluation = evaluate_condition(rule, context, vm);
+    let mut run = Run {
+        id: new_id(),
+        rule_id: rule.id.clone(),
+        rule_version: rule.version,
+        event_id: event.id.clone(),
+        record: event.record.clone(),
+        status: RunStatus::Skipped,
+        trigger: rule.trigger.describe(),
+        condition: rule.condition.as_ref().map(|c| c.source.clone()),
+        inputs: Value::Object(evaluation.inputs),
+        result: Value::Null,
+        actions: json!([]),
+        error: None,
+        created_at: env.now,
+        finished_at: Some(env.now),
+    };
+    let mut resolved = Vec::new();
+    match evaluation.result {
+        Err(error) => {
+            run.status = RunStatus::EvaluationError;
+            run.error = Some(error);
+        }
+        Ok(false) => run.result = Value::Bool(false),
+        Ok(true) if event.depth >= env.config.max_depth => {
+            run.result = Value::Bool(true);
+            run.status = RunStatus::DepthLimited;
+            run.error = Some(format!(
+                "the rule chain reached depth {}, the limit; the actions did not run",
+                event.depth
+            ));
+        }
+        Ok(true) => {
+            run.result = Value::Bool(true);
+            let today = event.occurred_at.date_naive();
+            match resolve_actions(rule, context, event.record.as_ref(), today, vm) {
+                Ok(actions) => {
+                    run.actions = serde_json::to_value(&actions).unwrap_or(Value::Null);
+                    run.status = RunStatus::Queued;
+                    run.finished_at = None;
+                    resolved = actions;
+                }
+                Err(error) => {
+                    run.status = RunStatus::EvaluationError;
+                    run.error = Some(error);
+                }
+            }
+        }
+    }
+    (run, resolved)
+}
+
+/// Raises a finding that shows the causal chain that hit the depth limit.
+fn raise_chain_finding(
+    tx: &mut dyn WriteTx,
+    env: &Env,
+    rule: &Rule,
+    event: &Event,
+) -> Result<(), EngineError> {
+    let mut chain = Vec::new();
+    let mut current = Some(event.clone());
+    while let Some(step) = current {
+        chain.push(json!({
+            "event": step.id,
+            "name": step.name,
+            "record": step.record,
+            "actor": step.actor.to_string(),
+            "depth": step.depth,
+        }));
+        current = match &step.cause {
+            Some(cause) if chain.len() <= env.config.max_depth as usize + 1 => tx.event(cause)?,
+            _ => None,
+        };
+    }
+    chain.reverse();
+    let path: Vec<String> = chain
+        .iter()
+        .map(|step| {
+            format!(
+                "{} by {}",
+                step["name"].as_str().unwrap_or(""),
+                step["actor"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    let finding = RaisedFinding {
+        key: format!("rule_chain/{}/{}", event.correlation, rule.id),
+        control: "rule_chain".into(),
+        severity: Severity::Error,
+        record: event.record.clone(),
+        message: format!(
+            "Rule {} stopped at depth {}, the limit, after the chain {}",
+            rule.id,
+            event.depth,
+            path.join(" → ")
+        ),
+        evidence: json!({"rule": rule.id, "depth": event.depth, "chain": chain}),
+    };
+    tx.raise_finding(&finding, env.now)?;
+    Ok(())
+}

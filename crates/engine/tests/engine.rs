@@ -1,0 +1,513 @@
+//! The command path, rule dispatch and jobs, end to end on a real SQLite file.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+use steward_domain::command::{ExternalKey, ExternalRef};
+use steward_domain::{Actor, Command, CommandContext, Kind, ManualClock};
+use steward_engine::{Engine, EngineConfig, EngineError};
+use steward_rules::compile_sources;
+use steward_store::{JobQuery, JobState, RecordQuery, RunQuery, RunStatus, Store, read};
+use steward_store_sqlite::{SqliteOptions, SqliteStore};
+
+struct Harness {
+    engine: Arc<Engine>,
+    _dir: tempfile::TempDir,
+}
+
+fn harness() -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> =
+        SqliteStore::open(dir.path().join("steward.db"), SqliteOptions::default()).unwrap();
+    let clock = Arc::new(ManualClock::new("2026-12-04T10:00:00Z".parse().unwrap()));
+    let config = EngineConfig {
+        controls_on_change: false,
+        ..EngineConfig::default()
+    };
+    Harness {
+        engine: Engine::new(store, clock, config),
+        _dir: dir,
+    }
+}
+
+fn fields(value: Value) -> Map<String, Value> {
+    value.as_object().unwrap().clone()
+}
+
+fn user() -> CommandContext {
+    CommandContext::new(Actor::user("tester"))
+}
+
+impl Harness {
+    fn store(&self) -> &dyn Store {
+        self.engine.store().as_ref()
+    }
+
+    async fn install(&self, text: &str) {
+        let (rules, diagnostics) = compile_sources(&[("test.yaml".into(), text.into())]);
+        assert!(diagnostics.is_empty(), "{diagnostics:?}");
+        self.engine.install_file_rules(rules).await.unwrap();
+    }
+
+    async fn create(&self, kind: Kind, value: Value) -> String {
+        let outcome = self
+            .engine
+            .execute(Command::create(kind, fields(value)), user())
+            .await
+            .unwrap();
+        outcome.record.unwrap().id
+    }
+
+    async fn employee(&self, name: &str, manager: Option<&str>) -> String {
+        let mut value = json!({"name": name});
+        if let Some(manager) = manager {
+            value["manager"] = json!(manager);
+        }
+        self.create(Kind::Employee, value).await
+    }
+
+    fn count(&self, kind: Kind) -> u64 {
+        read(self.store(), move |tx| tx.count_records(kind, None)).unwrap()
+    }
+
+    fn events(&self) -> u64 {
+        read(self.store(), |tx| tx.count_events()).unwrap()
+    }
+}
+
+const SUBMIT_RULE: &str = r#"
+rules:
+  - id: review-submitted-expense
+    trigger: { on: state, record: expense, state: submitted }
+    condition: record.amount > 100
+    actions:
+      - activity:
+          title: "Review {{ record.category }} expense of {{ record.employee.name }}"
+          assignee: "= record.employee.manager"
+          role: finance
+"#;
+
+async fn expense(h: &Harness, employee: &str, amount: &str) -> String {
+    h.create(
+        Kind::Expense,
+        json!({"employee": employee, "date": "2026-12-03", "category": "Travel", "currency": "EUR", "amount": amount}),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn command_appends_one_event_per_real_change() {
+    let h = harness();
+    let ann = h.employee("Ann", None).await;
+    assert_eq!(h.events(), 1);
+    let same = Command::update(Kind::Employee, &ann, fields(json!({"name": "Ann"})));
+    let outcome = h.engine.execute(same, user()).await.unwrap();
+    assert!(outcome.event.is_none());
+    assert_eq!(h.events(), 1, "rewriting the same value appends nothing");
+    let renamed = Command::update(Kind::Employee, &ann, fields(json!({"name": "Ann Lee"})));
+    let outcome = h.engine.execute(renamed, user()).await.unwrap();
+    assert_eq!(outcome.record.unwrap().version, 2);
+    assert_eq!(h.events(), 2);
+}
+
+#[tokio::test]
+async fn invalid_commands_store_nothing() {
+    let h = harness();
+    let missing = steward_domain::new_id();
+    let command = Command::create(
+        Kind::Timesheet,
+        fields(json!({"employee": missing, "date": "2026-12-01", "hours": "30"})),
+    );
+    let error = h.engine.execute(command, user()).await.unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains("30 hours do not fit in one day"),
+        "{message}"
+    );
+    assert_eq!(h.count(Kind::Timesheet), 0);
+    assert_eq!(h.events(), 0);
+
+    let command = Command::create(
+        Kind::Timesheet,
+        fields(json!({"employee": missing, "date": "2026-12-01", "hours": "3"})),
+    );
+    let message = h
+        .engine
+        .execute(command, user())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains(&format!("no employee has id {missing}")),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn rule_fires_once_per_transition_and_explains_itself() {
+    let h = harness();
+    h.install(SUBMIT_RULE).await;
+    let boss = h.employee("Marc", None).await;
+    let ann = h.employee("Ann", Some(&boss)).await;
+    let claim = expense(&h, &ann, "250.00").await;
+
+    let submit = Command::transition(Kind::Expense, &claim, "submitted");
+    let outcome = h.engine.execute(submit.clone(), user()).await.unwrap();
+    assert_eq!(outcome.jobs, 1);
+    // The same transition again changes nothing, so nothing fires.
+    let again = h.engine.execute(submit, user()).await.unwrap();
+    assert!(again.event.is_none());
+    assert_eq!(h.engine.drain().await.unwrap(), 1);
+    assert_eq!(h.engine.drain().await.unwrap(), 0, "nothing is left to run");
+
+    let activities = read(h.store(), |tx| {
+        tx.records(&RecordQuery {
+            kind: Some(Kind::Activity),
+            limit: 10,
+            ..Default::default()
+        })
+    })
+    .unwrap();
+    assert_eq!(activities.items.len(), 1);
+    let activity = &activities.items[0];
+    assert_eq!(activity.text("title"), Some("Review Travel expense of Ann"));
+    assert_eq!(activity.ref_id("assignee"), Some(boss.as_str()));
+    assert_eq!(activity.text("subject_id"), Some(claim.as_str()));
+
+    let event_id = outcome.event.unwrap().id;
+    let runs = read(h.store(), move |tx| {
+        tx.runs(&RunQuery {
+            event_id: Some(event_id),
+            limit: 10,
+            ..Default::default()
+        })
+    })
+    .unwrap();
+    assert_eq!(runs.items.len(), 1);
+    let run = &runs.items[0];
+    assert_eq!(run.status, RunStatus::Succeeded);
+    assert_eq!(run.rule_version, 1);
+    assert_eq!(run.result, json!(true));
+    assert_eq!(run.inputs, json!({"record.amount": "250.00"}));
+    assert_eq!(run.actions[0]["outcome"]["created"], json!(true));
+}
+
+#[tokio::test]
+async fn false_condition_is_recorded_without_a_job() {
+    let h = harness();
+    h.install(SUBMIT_RULE).await;
+    let ann = h.employee("Ann", None).await;
+    let claim = expense(&h, &ann, "20.00").await;
+    let outcome = h
+        .engine
+        .execute(
+            Command::transition(Kind::Expense, &claim, "submitted"),
+            user(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome.jobs, 0);
+    let runs = read(h.store(), |tx| {
+        tx.runs(&RunQuery {
+            limit: 10,
+            ..Default::default()
+        })
+    })
+    .unwrap();
+    assert_eq!(runs.items[0].status, RunStatus::Skipped);
+    assert_eq!(runs.items[0].result, json!(false));
+}
+
+#[tokio::test]
+async fn rule_does_not_retrigger_itself() {
+    let h = harness();
+    h.install(
+        r#"
+rules:
+  - id: stamp-updates
+    trigger: { on: update, record: client }
+    actions:
+      - update: { fields: { vat: "= record.name + '-checked'" } }
+"#,
+    )
+    .await;
+    let client = h.create(Kind::Client, json!({"name": "Deco"})).await;
+    h.engine
+        .execute(
+            Command::update(
+                Kind::Client,
+                &client,
+                fields(json!({"name": "Deco Addict"})),
+            ),
+            user(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        h.engine.drain().await.unwrap(),
+        1,
+        "its own update does not queue another run"
+    );
+    let record = read(h.store(), move |tx| tx.record(Kind::Client, &client))
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.text("vat"), Some("Deco Addict-checked"));
+}
+
+#[tokio::test]
+async fn rule_chain_stops_at_the_depth_limit_with_a_finding() {
+    let h = harness();
+    h.install(
+        r#"
+rules:
+  - id: ping
+    trigger: { on: update, record: client, fields: [vat] }
+    actions:
+      - update: { fields: { phone: "= record.vat + '1'" } }
+  - id: pong
+    trigger: { on: update, record: client, fields: [phone] }
+    actions:
+      - update: { fields: { vat: "= record.phone + '2'" } }
+"#,
+    )
+    .await;
+    let client = h.create(Kind::Client, json!({"name": "Loop Inc"})).await;
+    h.engine
+        .execute(
+            Command::update(Kind::Client, &client, fields(json!({"vat": "x"}))),
+            user(),
+        )
+        .await
+        .unwrap();
+    let ran = h.engine.drain().await.unwrap();
+    assert_eq!(
+        ran as u32,
+        h.engine.config().max_depth,
+        "one job per level until the limit"
+    );
+    let limited = read(h.store(), |tx| {
+        tx.runs(&RunQuery {
+            status: Some(RunStatus::DepthLimited),
+            limit: 10,
+            ..Default::default()
+        })
+    })
+    .unwrap();
+    assert_eq!(limited.items.len(), 1);
+    let findings = read(h.store(), |tx| {
+        tx.findings(&steward_store::FindingQuery {
+            control: Some("rule_chain".into()),
+            limit: 10,
+            ..Default::default()
+        })
+    })
+    .unwrap();
+    assert_eq!(findings.items.len(), 1);
+    let chain = findings.items[0].evidence["chain"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(chain.len() as u32, h.engine.config().max_depth + 1);
+    assert_eq!(chain[0]["actor"], json!("user:tester"));
+    assert!(
+        findings.items[0]
+            .message
+            .contains("client.updated by rule:ping → client.updated by rule:pong")
+    );
+}
+
+#[tokio::test]
+async fn failing_action_goes_to_dead_letters_and_replays() {
+    let h = harness();
+    h.install(
+        r#"
+rules:
+  - id: bad-assignee
+    trigger: { on: create, record: client }
+    actions:
+      - create: { record: activity, fields: { title: "Call {{ record.name }}", assignee: "= record.name" } }
+"#,
+    )
+    .await;
+    h.create(Kind::Client, json!({"name": "Nobody"})).await;
+    h.engine.drain().await.unwrap();
+    let dead = read(h.store(), |tx| {
+        tx.jobs(&JobQuery {
+            state: Some(JobState::Dead),
+            limit: 10,
+            ..Default::default()
+        })
+    })
+    .unwrap();
+    assert_eq!(dead.items.len(), 1, "an invalid action is not retried");
+    let job = &dead.items[0];
+    assert!(
+        job.last_error
+            .as_deref()
+            .unwrap()
+            .contains("action 1 (create) failed"),
+        "{:?}",
+        job.last_error
+    );
+    assert_eq!(h.count(Kind::Activity), 0, "nothing half-written");
+
+    assert!(h.engine.replay(&job.id).await.unwrap());
+    h.engine.drain().await.unwrap();
+    let id = job.id.clone();
+    let replayed = read(h.store(), move |tx| tx.job(&id)).unwrap().unwrap();
+    assert_eq!((replayed.state, replayed.replays), (JobState::Dead, 1));
+}
+
+#[tokio::test]
+async fn upsert_mirrors_once_and_resolves_references() {
+    let h = harness();
+    let ctx = CommandContext::new(Actor::integration("odoo"));
+    let upsert = |model: &str,
+                  id: i64,
+                  kind: Kind,
+                  value: Value,
+                  refs: Vec<(String, Option<ExternalRef>)>| Command::Upsert {
+        kind,
+        external: ExternalKey::new("odoo", model, id),
+        source_version: Some("2026-12-04 15:23:38".into()),
+        state: None,
+        fields: fields(value),
+        attributes: Map::new(),
+        external_refs: refs,
+    };
+    let manager_ref = |id| {
+        vec![(
+            "manager".to_string(),
+            Some(ExternalRef::One(ExternalKey::new(
+                "odoo",
+                "hr.employee",
+                id,
+            ))),
+        )]
+    };
+    let boss = upsert(
+        "hr.employee",
+        1,
+        Kind::Employee,
+        json!({"name": "Mitchell Admin"}),
+        vec![("manager".into(), None)],
+    );
+    let worker = upsert(
+        "hr.employee",
+        2,
+        Kind::Employee,
+        json!({"name": "Jeffrey Kelly"}),
+        manager_ref(1),
+    );
+    let orphan = upsert(
+        "hr.employee",
+        3,
+        Kind::Employee,
+        json!({"name": "Marc Demo"}),
+        manager_ref(99),
+    );
+    for command in [boss.clone(), worker.clone(), orphan.clone()] {
+        h.engine.execute(command, ctx.clone()).await.unwrap();
+    }
+    let events = h.events();
+    for command in [boss, worker, orphan] {
+        let outcome = h.engine.execute(command, ctx.clone()).await.unwrap();
+        assert!(
+            outcome.event.is_none(),
+            "a second mirror of the same data changes nothing"
+        );
+    }
+    assert_eq!(h.events(), events);
+    assert_eq!(h.count(Kind::Employee), 3);
+
+    let people = read(h.store(), |tx| {
+        tx.records(&RecordQuery {
+            kind: Some(Kind::Employee),
+            limit: 10,
+            ..Default::default()
+        })
+    })
+    .unwrap()
+    .items;
+    let by_name = |name: &str| people.iter().find(|p| p.title() == name).unwrap().clone();
+    assert_eq!(
+        by_name("Jeffrey Kelly").ref_id("manager"),
+        Some(by_name("Mitchell Admin").id.as_str())
+    );
+    let marc = by_name("Marc Demo");
+    assert_eq!(marc.ref_id("manager"), None);
+    assert_eq!(
+        marc.attributes["unresolved_refs"],
+        json!({"manager": "odoo hr.employee 99"})
+    );
+}
+
+#[tokio::test]
+async fn controls_raise_and_resolve_findings() {
+    let h = harness();
+    let admin = h.employee("Mitchell Admin", None).await;
+    let mut entries = Vec::new();
+    for hours in ["12", "8"] {
+        let id = h
+            .create(
+                Kind::Timesheet,
+                json!({"employee": admin, "date": "2026-11-26", "hours": hours}),
+            )
+            .await;
+        entries.push(id);
+    }
+    let report = h.engine.run_controls().await.unwrap();
+    assert_eq!(report.open["daily_hours"], 1);
+    assert_eq!(
+        report.open["time_on_closed_or_missing_project"], 1,
+        "the entries name no project"
+    );
+    let findings = read(h.store(), |tx| {
+        tx.findings(&steward_store::FindingQuery {
+            control: Some("daily_hours".into()),
+            limit: 10,
+            ..Default::default()
+        })
+    })
+    .unwrap();
+    assert_eq!(findings.items.len(), 1);
+    assert_eq!(
+        findings.items[0].message,
+        "Mitchell Admin logged 20 hours on Thursday 2026-11-26, over the 8 hours of a standard 8-hour day"
+    );
+    assert_eq!(findings.items[0].evidence["entries"], json!(2));
+
+    let fix = Command::update(Kind::Timesheet, &entries[0], fields(json!({"hours": "0"})));
+    h.engine.execute(fix, user()).await.unwrap();
+    let report = h.engine.run_controls().await.unwrap();
+    assert_eq!(report.resolved, 1);
+    let open = read(h.store(), |tx| {
+        tx.findings(&steward_store::FindingQuery {
+            state: Some("open".into()),
+            control: Some("daily_hours".into()),
+            limit: 10,
+            ..Default::default()
+        })
+    })
+    .unwrap();
+    assert!(open.items.is_empty());
+}
+
+#[tokio::test]
+async fn version_conflicts_are_reported() {
+    let h = harness();
+    let ann = h.employee("Ann", None).await;
+    let stale = Command::Update {
+        kind: Kind::Employee,
+        id: ann,
+        expected_version: Some(5),
+        state: None,
+        fields: fields(json!({"name": "Ann B"})),
+        attributes: Map::new(),
+    };
+    let error = h.engine.execute(stale, user()).await.unwrap_err();
+    assert!(matches!(
+        error,
+        EngineError::Domain(steward_domain::DomainError::VersionConflict { .. })
+    ));
+}
