@@ -101,10 +101,10 @@ impl Engine {
                     .record(latency.max(0.0));
                 metrics::counter!(metric_names::JOBS, "kind" => job.kind.clone(), "outcome" => "succeeded").increment(1);
                 if job.kind == CONTROLS_JOB {
-                    let (id, now) = (job.id.clone(), self.clock.now());
+                    let (id, attempt, now) = (job.id.clone(), job.attempts, self.clock.now());
                     if let Err(error) =
                         steward_store::write::<_, StoreError, _>(self.store.as_ref(), move |tx| {
-                            tx.complete_job(&id, now)
+                            tx.complete_job(&id, attempt, now)
                         })
                         .await
                     {
@@ -123,6 +123,7 @@ impl Engine {
         let config = self.config.clone();
         let now = self.clock.now();
         let job_id = job.id.clone();
+        let attempt = job.attempts;
         let run_id = job.run_id.clone();
         steward_store::write(self.store.as_ref(), move |tx| {
             let env = Env {
@@ -131,7 +132,12 @@ impl Engine {
                 now,
             };
             let outcomes = run_actions(tx, &env, &payload)?;
-            tx.complete_job(&job_id, now)?;
+            if !tx.complete_job(&job_id, attempt, now)? {
+                // Another worker took the job over, and its attempt decides. Failing here
+                // rolls these effects back, so they are never applied twice.
+                let what = format!("job {job_id}");
+                return Err(EngineError::Store(StoreError::Conflict { what }));
+            }
             if let Some(run_id) = &run_id {
                 tx.finish_run(
                     run_id,
@@ -167,14 +173,16 @@ impl Engine {
                 .increment(1);
             metrics::counter!(metric_names::DEAD_LETTERS, "kind" => job.kind.clone()).increment(1);
         }
-        let (id, run_id) = (job.id.clone(), job.run_id.clone());
+        let (id, run_id, attempt) = (job.id.clone(), job.run_id.clone(), job.attempts);
         let status = if retry {
             RunStatus::Retrying
         } else {
             RunStatus::Dead
         };
         let outcome = steward_store::write::<_, StoreError, _>(self.store.as_ref(), move |tx| {
-            tx.fail_job(&id, &message, retry_at, now)?;
+            if !tx.fail_job(&id, attempt, &message, retry_at, now)? {
+                return Ok(());
+            }
             if let Some(run_id) = &run_id {
                 let finished = (!retry).then_some(now);
                 let actions = tx.run(run_id)?.map(|r| r.actions).unwrap_or(Value::Null);

@@ -769,34 +769,36 @@ impl WriteTx for Conn<'_> {
         Ok(jobs)
     }
 
-    fn complete_job(&mut self, id: &str, at: DateTime<Utc>) -> Fallible<()> {
-        self.execute(
-            "UPDATE jobs SET state = 'succeeded', lease_until = NULL, updated_at = ?2 WHERE id = ?1",
-            params![id, ts(at)],
+    fn complete_job(&mut self, id: &str, attempt: u32, at: DateTime<Utc>) -> Fallible<bool> {
+        let updated = self.execute(
+            "UPDATE jobs SET state = 'succeeded', lease_until = NULL, updated_at = ?3
+             WHERE id = ?1 AND state = 'running' AND attempts = ?2",
+            params![id, attempt, ts(at)],
         )?;
-        Ok(())
+        Ok(updated == 1)
     }
 
     fn fail_job(
         &mut self,
         id: &str,
+        attempt: u32,
         error: &str,
         retry_at: Option<DateTime<Utc>>,
         at: DateTime<Utc>,
-    ) -> Fallible<()> {
-        match retry_at {
+    ) -> Fallible<bool> {
+        let updated = match retry_at {
             Some(retry_at) => self.execute(
-                "UPDATE jobs SET state = 'pending', run_at = ?2, lease_until = NULL, last_error = ?3,
-                     updated_at = ?4 WHERE id = ?1",
-                params![id, ts(retry_at), error, ts(at)],
+                "UPDATE jobs SET state = 'pending', run_at = ?3, lease_until = NULL, last_error = ?4,
+                     updated_at = ?5 WHERE id = ?1 AND state = 'running' AND attempts = ?2",
+                params![id, attempt, ts(retry_at), error, ts(at)],
             ),
             None => self.execute(
-                "UPDATE jobs SET state = 'dead', lease_until = NULL, last_error = ?2, updated_at = ?3
-                 WHERE id = ?1",
-                params![id, error, ts(at)],
+                "UPDATE jobs SET state = 'dead', lease_until = NULL, last_error = ?3, updated_at = ?4
+                 WHERE id = ?1 AND state = 'running' AND attempts = ?2",
+                params![id, attempt, error, ts(at)],
             ),
         }?;
-        Ok(())
+        Ok(updated == 1)
     }
 
     fn replay_job(&mut self, id: &str, at: DateTime<Utc>) -> Fallible<bool> {

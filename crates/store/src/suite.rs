@@ -468,10 +468,16 @@ fn jobs_retry_and_die(store: &dyn Store) {
 
     let retry_at = t0() + Duration::seconds(2);
     let (i, at) = (id.clone(), t0());
-    write(store, move |tx| {
-        tx.fail_job(&i, "timed out", Some(retry_at), at)
+    let stale = write(store, move |tx| {
+        tx.fail_job(&i, 7, "from an old claim", None, at)
     })
     .unwrap();
+    assert!(!stale, "a failure from a superseded claim is ignored");
+    let i = id.clone();
+    let failed = write(store, move |tx| {
+        tx.fail_job(&i, 1, "timed out", Some(retry_at), at)
+    });
+    assert!(failed.unwrap());
     let early = write(store, move |tx| {
         tx.claim_jobs(t0() + Duration::seconds(1), 1, lease)
     })
@@ -482,8 +488,14 @@ fn jobs_retry_and_die(store: &dyn Store) {
     assert_eq!(retried[0].last_error.as_deref(), Some("timed out"));
 
     let i = id.clone();
+    let finished = write(store, move |tx| tx.complete_job(&i, 1, t0())).unwrap();
+    assert!(
+        !finished,
+        "attempt 1 is over, so it cannot complete the job"
+    );
+    let i = id.clone();
     write(store, move |tx| {
-        tx.fail_job(&i, "still failing", None, t0())
+        tx.fail_job(&i, 2, "still failing", None, t0())
     })
     .unwrap();
     let dead = read(store, |tx| {

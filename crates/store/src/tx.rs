@@ -84,15 +84,25 @@ pub trait WriteTx: ReadTx {
         limit: usize,
         lease_until: DateTime<Utc>,
     ) -> Result<Vec<Job>, StoreError>;
-    fn complete_job(&mut self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Marks a job done, but only while it is still running under the claim that made
+    /// `attempt` (its attempt count), so a worker whose lease was taken over cannot finish
+    /// it. Returns false when the claim is no longer current.
+    fn complete_job(
+        &mut self,
+        id: &str,
+        attempt: u32,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
     /// Records a failed attempt: retried at `retry_at`, or dead when `retry_at` is `None`.
+    /// Fenced by `attempt` like [`WriteTx::complete_job`].
     fn fail_job(
         &mut self,
         id: &str,
+        attempt: u32,
         error: &str,
         retry_at: Option<DateTime<Utc>>,
         at: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
     /// Moves a dead job back to pending with fresh attempts; false if it is not dead.
     fn replay_job(&mut self, id: &str, at: DateTime<Utc>) -> Result<bool, StoreError>;
     /// Returns running jobs whose lease has expired to pending; returns how many.
