@@ -48,7 +48,8 @@ pub fn plan_create(
     let mut errors = Vec::new();
     let normalized = normalize_fields(schema, fields, &Map::new(), &mut errors);
     for def in schema.fields.iter().filter(|f| f.required) {
-        if normalized.get(def.name).is_none_or(Value::is_null) {
+        let reported = errors.iter().any(|e| e.field == def.name);
+        if !reported && normalized.get(def.name).is_none_or(Value::is_null) {
             errors.push(FieldError::new(def.name, &Value::Null, "is required"));
         }
     }
@@ -132,7 +133,8 @@ pub fn plan_update(
     }
     revalidate_money(schema, fields, &mut merged, &mut errors);
     for def in schema.fields.iter().filter(|f| f.required) {
-        if merged.get(def.name).is_none_or(Value::is_null) {
+        let reported = errors.iter().any(|e| e.field == def.name);
+        if !reported && merged.get(def.name).is_none_or(Value::is_null) {
             errors.push(FieldError::new(
                 def.name,
                 &Value::Null,

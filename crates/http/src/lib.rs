@@ -1,1 +1,184 @@
+//! The HTTP API: axum routers over the engine and the store, bearer-token authentication,
+//! JSON errors with stable codes, and the OpenAPI document.
+//!
+//! Handlers parse the request, call the engine or read the store, and map the result to a
+//! status; they hold no state of their own, so any number of servers can share a database.
 
+pub mod auth;
+pub mod error;
+pub mod openapi;
+mod paging;
+mod records;
+mod resources;
+mod rules;
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, FromRef, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+use steward_engine::Engine;
+use steward_store::Store;
+
+pub use error::ApiError;
+
+/// Largest request body accepted, in bytes.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Arc<Engine>,
+    pub store: Arc<dyn Store>,
+    /// Renders the Prometheus metrics, when a recorder is installed.
+    pub metrics: Option<Arc<dyn Fn() -> String + Send + Sync>>,
+}
+
+impl AppState {
+    pub fn new(engine: Arc<Engine>) -> AppState {
+        AppState {
+            store: Arc::clone(engine.store()),
+            engine,
+            metrics: None,
+        }
+    }
+}
+
+/// Builds the whole application. Tests drive it without a socket.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/openapi.json", get(openapi_document))
+        .route("/events", get(resources::events).post(resources::emit))
+        .route("/events/{id}", get(resources::event))
+        .route("/rules", get(rules::list).post(rules::install))
+        .route("/rules/check", post(rules::check))
+        .route("/rules/{id}", get(rules::history).delete(rules::retire))
+        .route("/runs", get(resources::runs))
+        .route("/runs/{id}", get(resources::run))
+        .route("/findings", get(resources::findings))
+        .route("/findings/{id}", get(resources::finding))
+        .route("/controls/run", post(resources::run_controls))
+        .route("/dead-letters", get(resources::dead_letters))
+        .route("/dead-letters/{id}", get(resources::dead_letter))
+        .route("/dead-letters/{id}/replay", post(resources::replay))
+        .route("/queue", get(resources::queue))
+        .route(
+            "/tokens",
+            get(resources::tokens).post(resources::create_token),
+        )
+        .route(
+            "/tokens/{id}",
+            axum::routing::delete(resources::revoke_token),
+        )
+        .route("/schemas/{collection}", get(resources::schema))
+        .route("/{collection}", get(records::list).post(records::create))
+        .route(
+            "/{collection}/{id}",
+            get(records::get).patch(records::update),
+        )
+        .route("/{collection}/{id}/transition", post(records::transition))
+        .route("/{collection}/{id}/events", get(records::history))
+        .route("/{collection}/{id}/runs", get(records::runs))
+        .fallback(not_found);
+
+    Router::new()
+        .route("/healthz", get(health))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
+        .nest("/api/v1", api)
+        .fallback(not_found)
+        .layer(middleware::from_fn(log_request))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+impl FromRef<AppState> for Arc<Engine> {
+    fn from_ref(state: &AppState) -> Self {
+        Arc::clone(&state.engine)
+    }
+}
+
+async fn not_found(request: Request) -> ApiError {
+    ApiError::not_found(format!(
+        "no endpoint {} {}; see /api/v1/openapi.json",
+        request.method(),
+        request.uri().path()
+    ))
+}
+
+async fn openapi_document() -> Json<serde_json::Value> {
+    Json(openapi::document())
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// Ready when the database answers a read.
+async fn ready(State(state): State<AppState>) -> Response {
+    let now = state.engine.clock().now();
+    match steward_store::read_async(state.store.clone(), move |tx| tx.queue_stats(now)).await {
+        Ok(queue) => {
+            Json(json!({"status": "ready", "store": state.store.backend(), "queue": queue}))
+                .into_response()
+        }
+        Err(error) => {
+            tracing::warn!(%error, "readiness check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"status": "unavailable", "reason": error.to_string()})),
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    match &state.metrics {
+        Some(render) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; version=0.0.4",
+            )],
+            render(),
+        )
+            .into_response(),
+        None => ApiError::not_found("metrics are not enabled on this server").into_response(),
+    }
+}
+
+/// Logs every request once, with its status and duration; server errors are logged with
+/// their message here and nowhere else.
+async fn log_request(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    let status = response.status();
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    if status.is_server_error() {
+        let message = response
+            .extensions()
+            .get::<ApiError>()
+            .map(|e| e.message.clone())
+            .unwrap_or_default();
+        tracing::error!(%method, %path, status = status.as_u16(), elapsed_ms, %message, "request failed");
+    } else {
+        tracing::debug!(%method, %path, status = status.as_u16(), elapsed_ms, "request");
+    }
+    response
+}
+
+/// Serves the API on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

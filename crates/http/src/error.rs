@@ -1,0 +1,208 @@
+//! The API's errors: a stable code, an HTTP status and a plain message, as JSON.
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::Value;
+use steward_domain::{DomainError, FieldError};
+use steward_engine::EngineError;
+use steward_store::StoreError;
+
+/// Every error code the API returns, with its status and meaning. The OpenAPI document lists
+/// the same table.
+pub const CODES: &[(&str, u16, &str)] = &[
+    (
+        "invalid_request",
+        400,
+        "The request is malformed: bad JSON, a bad parameter or a bad cursor.",
+    ),
+    ("unauthorized", 401, "No valid bearer token was sent."),
+    ("forbidden", 403, "The token's role may not do this."),
+    ("not_found", 404, "No such resource."),
+    (
+        "conflict",
+        409,
+        "The resource changed or exists already, or the state does not allow this.",
+    ),
+    (
+        "payload_too_large",
+        413,
+        "The body is larger than the API accepts.",
+    ),
+    (
+        "validation_failed",
+        422,
+        "One or more values are invalid; `details` lists each.",
+    ),
+    (
+        "internal",
+        500,
+        "The server failed; the log has the details.",
+    ),
+    (
+        "unavailable",
+        503,
+        "The server cannot serve the request now; retry later.",
+    ),
+];
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ApiError {
+    #[serde(skip)]
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<FieldError>,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a ApiError,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            details: Vec::new(),
+        }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::CONFLICT, "conflict", message)
+    }
+
+    pub fn validation(message: impl Into<String>, details: Vec<FieldError>) -> Self {
+        ApiError {
+            details,
+            ..ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                message,
+            )
+        }
+    }
+
+    pub fn internal() -> Self {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the server failed; see its log",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, Json(ErrorBody { error: &self })).into_response();
+        // The logging middleware reads this to log server errors once, with their cause.
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(error: DomainError) -> Self {
+        let message = error.to_string();
+        match error {
+            DomainError::Validation { errors, .. } => ApiError::validation(message, errors),
+            DomainError::NotFound { .. } => ApiError::not_found(message),
+            DomainError::TransitionNotAllowed { .. }
+            | DomainError::VersionConflict { .. }
+            | DomainError::AlreadyExists { .. } => ApiError::conflict(message),
+            DomainError::UnknownState { .. } | DomainError::InitialStateNotAllowed { .. } => {
+                ApiError::validation(message, Vec::new())
+            }
+            DomainError::Invalid(_) => ApiError::validation(message, Vec::new()),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Conflict { .. } | StoreError::Duplicate { .. } => {
+                ApiError::conflict(error.to_string())
+            }
+            StoreError::Closed => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the server is shutting down",
+            ),
+            other => {
+                tracing::error!(error = %other, "store error");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(error: EngineError) -> Self {
+        match error {
+            EngineError::Domain(e) => e.into(),
+            EngineError::Store(e) => e.into(),
+            EngineError::Rule(message) => ApiError::validation(message, Vec::new()),
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection {
+            JsonRejection::MissingJsonContentType(_) => {
+                ApiError::invalid("send the body as JSON with `Content-Type: application/json`")
+            }
+            JsonRejection::BytesRejection(_) => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("the body is larger than {} bytes", crate::MAX_BODY_BYTES),
+            ),
+            other => {
+                ApiError::invalid(format!("the body is not valid JSON: {}", other.body_text()))
+            }
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        ApiError::invalid(format!(
+            "invalid query parameters: {}",
+            rejection.body_text()
+        ))
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        ApiError::invalid(format!("invalid path: {}", rejection.body_text()))
+    }
+}
+
+/// The value of a field error for a parameter.
+pub fn parameter_error(name: &str, value: &str, message: impl Into<String>) -> ApiError {
+    let detail = FieldError::new(name, &Value::String(value.to_string()), message);
+    ApiError::validation(format!("invalid parameter {detail}"), vec![detail])
+}
