@@ -1,1 +1,112 @@
-fn main() {}
+//! The `steward` command: configuration and wiring, no business logic.
+
+mod commands;
+mod demo;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "steward",
+    version,
+    about = "Operations automation for professional-services firms"
+)]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the data lives and how durably it is written.
+#[derive(clap::Args, Clone)]
+pub struct StoreArgs {
+    /// SQLite database file; created when missing.
+    #[arg(long, env = "STEWARD_DATABASE", default_value = "steward.db")]
+    database: PathBuf,
+
+    /// `full` flushes every commit to disk before acknowledging it; `normal` flushes at
+    /// checkpoints, so a power loss can lose the last commits.
+    #[arg(long, env = "STEWARD_DURABILITY", default_value = "full", value_parser = ["full", "normal"])]
+    durability: String,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the API server and the workers.
+    Serve(serve::ServeArgs),
+    /// Check or list automation rules.
+    Rules {
+        #[command(subcommand)]
+        command: commands::RulesCommand,
+    },
+    /// Run the controls once and print what they found.
+    Controls {
+        #[command(subcommand)]
+        command: commands::ControlsCommand,
+    },
+    /// List findings.
+    Findings(commands::FindingsArgs),
+    /// List or replay jobs that failed every attempt.
+    DeadLetters {
+        #[command(subcommand)]
+        command: commands::DeadLetterCommand,
+    },
+    /// Create, list or revoke API tokens.
+    Tokens {
+        #[command(subcommand)]
+        command: commands::TokenCommand,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log_format);
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve::run(args).await,
+            Command::Rules { command } => commands::rules(command).await,
+            Command::Controls { command } => commands::controls(command).await,
+            Command::Findings(args) => commands::findings(args).await,
+            Command::DeadLetters { command } => commands::dead_letters(command).await,
+            Command::Tokens { command } => commands::tokens(command).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("STEWARD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

@@ -1,0 +1,258 @@
+//! The one-shot commands: rule checks, controls, findings, dead letters and tokens.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use steward_domain::SystemClock;
+use steward_engine::{Engine, EngineConfig};
+use steward_store::{FindingQuery, JobQuery, JobState, Store, StoreError};
+use steward_store_sqlite::{Durability, SqliteOptions, SqliteStore};
+
+use crate::StoreArgs;
+
+/// Opens the database and an engine over it, with the rules stored in it.
+pub async fn open_engine(args: &StoreArgs) -> anyhow::Result<Arc<Engine>> {
+    let durability =
+        Durability::parse(&args.durability).context("durability must be full or normal")?;
+    let options = SqliteOptions {
+        durability,
+        ..SqliteOptions::default()
+    };
+    let store: Arc<dyn Store> = SqliteStore::open(&args.database, options)
+        .with_context(|| format!("cannot open the database {}", args.database.display()))?;
+    let engine = Engine::new(store, Arc::new(SystemClock), EngineConfig::default());
+    engine
+        .reload_rules()
+        .await
+        .context("cannot load the stored rules")?;
+    Ok(engine)
+}
+
+#[derive(Subcommand)]
+pub enum RulesCommand {
+    /// Check every rule file under a folder and report each error with its file, line and
+    /// column.
+    Check {
+        /// Folder of `.yaml` or `.yml` rule files.
+        dir: PathBuf,
+    },
+}
+
+pub async fn rules(command: RulesCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        RulesCommand::Check { dir } => {
+            if !dir.is_dir() {
+                bail!(
+                    "{} is not a folder; pass the folder that holds the rule files",
+                    dir.display()
+                );
+            }
+            match steward_rules::load_dir(&dir) {
+                Ok(rules) => {
+                    println!("{} rules in {} are valid", rules.len(), dir.display());
+                    for rule in &rules {
+                        println!("  {}: {}", rule.id, rule.trigger.describe());
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(diagnostics) => {
+                    for diagnostic in &diagnostics {
+                        println!("{diagnostic}");
+                    }
+                    println!("{} errors", diagnostics.len());
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+    }
+}
+
+#[derive(Subcommand)]
+pub enum ControlsCommand {
+    /// Run every control now.
+    Run {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+pub async fn controls(command: ControlsCommand) -> anyhow::Result<ExitCode> {
+    let ControlsCommand::Run { store } = command;
+    let engine = open_engine(&store).await?;
+    let report = engine.run_controls().await?;
+    engine.drain().await?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(clap::Args)]
+pub struct FindingsArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// `open` or `resolved`.
+    #[arg(long, default_value = "open")]
+    state: String,
+    /// Only findings of this control, such as `daily_hours`.
+    #[arg(long)]
+    control: Option<String>,
+    /// Print JSON instead of one line per finding.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn findings(args: FindingsArgs) -> anyhow::Result<ExitCode> {
+    let engine = open_engine(&args.store).await?;
+    let mut query = FindingQuery {
+        state: Some(args.state.clone()),
+        control: args.control.clone(),
+        limit: steward_store::MAX_PAGE,
+        ..Default::default()
+    };
+    let mut all = Vec::new();
+    loop {
+        let q = query.clone();
+        let page =
+            steward_store::read_async(engine.store().clone(), move |tx| tx.findings(&q)).await?;
+        all.extend(page.items);
+        match page.next_cursor {
+            Some(cursor) => query.after = Some(cursor),
+            None => break,
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&all)?);
+    } else {
+        for finding in &all {
+            println!(
+                "{:<7} {:<34} {}",
+                finding.severity.as_str(),
+                finding.control,
+                finding.message
+            );
+        }
+        println!("{} {} findings", all.len(), args.state);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Subcommand)]
+pub enum DeadLetterCommand {
+    /// List dead jobs with their last error.
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Queue a dead job again with fresh attempts.
+    Replay {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The job id, as listed.
+        id: String,
+    },
+}
+
+pub async fn dead_letters(command: DeadLetterCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        DeadLetterCommand::List { store } => {
+            let engine = open_engine(&store).await?;
+            let query = JobQuery {
+                state: Some(JobState::Dead),
+                limit: steward_store::MAX_PAGE,
+                ..Default::default()
+            };
+            let page = steward_store::read_async(engine.store().clone(), move |tx| tx.jobs(&query))
+                .await?;
+            for job in &page.items {
+                println!(
+                    "{}  {}  attempts {}  replays {}  {}",
+                    job.id,
+                    job.kind,
+                    job.attempts,
+                    job.replays,
+                    job.last_error.as_deref().unwrap_or("")
+                );
+            }
+            println!("{} dead letters", page.items.len());
+            Ok(ExitCode::SUCCESS)
+        }
+        DeadLetterCommand::Replay { store, id } => {
+            let engine = open_engine(&store).await?;
+            if !engine.replay(&id).await? {
+                bail!(
+                    "job {id} is not in the dead-letter queue; list them with `steward dead-letters list`"
+                );
+            }
+            let ran = engine.drain().await?;
+            let job_id = id.clone();
+            let job = steward_store::read_async(engine.store().clone(), move |tx| tx.job(&job_id))
+                .await?;
+            let state = job.map(|j| j.state.as_str()).unwrap_or("gone");
+            println!("replayed {id}: ran {ran} jobs; the job is now {state}");
+            Ok(if state == "succeeded" {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
+}
+
+#[derive(Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print its secret once.
+    Create {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// A name that says who or what uses the token.
+        name: String,
+        /// One of admin, operations, finance, delivery_manager, employee, auditor, integration.
+        #[arg(long)]
+        role: String,
+    },
+    /// List tokens, without their secrets.
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+pub async fn tokens(command: TokenCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        TokenCommand::Create { store, name, role } => {
+            let engine = open_engine(&store).await?;
+            let secret = steward_http::auth::new_secret();
+            let row =
+                steward_http::auth::token_row(&name, &role, None, &secret, chrono::Utc::now())
+                    .map_err(anyhow::Error::msg)?;
+            steward_store::write::<_, StoreError, _>(engine.store().as_ref(), move |tx| {
+                tx.insert_token(&row)
+            })
+            .await?;
+            println!("{secret}");
+            eprintln!(
+                "created token `{name}` with role {role}; the secret above is not shown again"
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        TokenCommand::List { store } => {
+            let engine = open_engine(&store).await?;
+            let tokens =
+                steward_store::read_async(engine.store().clone(), |tx| tx.tokens()).await?;
+            for token in tokens {
+                let status = if token.revoked_at.is_some() {
+                    "revoked"
+                } else {
+                    "active"
+                };
+                println!(
+                    "{}  {:<24} {:<16} {status}",
+                    token.id, token.name, token.role
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! `steward serve`: the API server and its workers over one database.
+
+use std::fs::File;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use steward_domain::Kind;
+use steward_engine::Engine;
+use steward_http::AppState;
+use tokio::sync::watch;
+
+use crate::StoreArgs;
+use crate::commands::open_engine;
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+
+    /// Address to listen on. Keep it on loopback unless a proxy with TLS is in front.
+    #[arg(long, env = "STEWARD_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+
+    /// Folder of rule files to install at start; rules removed from it are retired.
+    #[arg(long, env = "STEWARD_RULES")]
+    rules: Option<PathBuf>,
+
+    /// Fill an empty database with a generated sample firm and the example rules first.
+    #[arg(long)]
+    demo: bool,
+
+    /// Worker tasks that run jobs.
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+}
+
+/// The example rules shipped in the repository, installed by `--demo`.
+const EXAMPLE_RULES: &[(&str, &str)] = &[
+    (
+        "rules/examples/controls.yaml",
+        include_str!("../../../rules/examples/controls.yaml"),
+    ),
+    (
+        "rules/examples/expenses.yaml",
+        include_str!("../../../rules/examples/expenses.yaml"),
+    ),
+    (
+        "rules/examples/sales.yaml",
+        include_str!("../../../rules/examples/sales.yaml"),
+    ),
+    (
+        "rules/examples/time.yaml",
+        include_str!("../../../rules/examples/time.yaml"),
+    ),
+];
+
+/// Holds an exclusive lock beside the database, so two servers never share one SQLite file.
+fn lock_database(database: &Path) -> anyhow::Result<File> {
+    let path = PathBuf::from(format!("{}.lock", database.display()));
+    let file = File::create(&path)
+        .with_context(|| format!("cannot create the lock file {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "another steward server is using {}; stop it or pass another --database",
+            database.display()
+        ),
+        Err(std::fs::TryLockError::Error(error)) => {
+            Err(error).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let _lock = lock_database(&args.store.database)?;
+    let engine = open_engine(&args.store).await?;
+    engine.recover().await?;
+
+    if let Some(dir) = &args.rules {
+        let rules = steward_rules::load_dir(dir).map_err(|diagnostics| {
+            let lines: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
+            anyhow::anyhow!(
+                "the rules in {} have errors:\n{}",
+                dir.display(),
+                lines.join("\n")
+            )
+        })?;
+        let changes = engine.install_file_rules(rules).await?;
+        for change in changes.iter().filter(|c| c.change != "unchanged") {
+            tracing::info!(rule = %change.rule_id, version = change.version, change = change.change, "rule installed");
+        }
+    }
+
+    if args.demo {
+        fill_demo(&engine, args.rules.is_none()).await?;
+    }
+
+    let admin = std::env::var("STEWARD_ADMIN_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty());
+    let generated =
+        steward_http::auth::ensure_admin_token(engine.store().clone(), admin, chrono::Utc::now())
+            .await
+            .map_err(anyhow::Error::msg)?;
+
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .context("cannot install the metrics recorder")?;
+    let mut state = AppState::new(Arc::clone(&engine));
+    state.metrics = Some(Arc::new(move || recorder.render()));
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let address = listener.local_addr()?;
+
+    let (stop, stopped) = watch::channel(false);
+    let mut workers = Vec::new();
+    for _ in 0..args.workers.max(1) {
+        workers.push(tokio::spawn(
+            Arc::clone(&engine).run_worker(stopped.clone()),
+        ));
+    }
+
+    eprintln!(
+        "steward is serving {} on http://{address}",
+        args.store.database.display()
+    );
+    eprintln!("  API: http://{address}/api/v1   OpenAPI: http://{address}/api/v1/openapi.json");
+    if let Some(secret) = generated {
+        eprintln!("  first admin token (shown once, store it now): {secret}");
+    }
+    tracing::info!(%address, workers = args.workers, "server started");
+
+    steward_http::serve(listener, state, shutdown_signal()).await?;
+    tracing::info!("shutting down: finishing running jobs");
+    let _ = stop.send(true);
+    for worker in workers {
+        let _ = worker.await;
+    }
+    tracing::info!("server stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Fills an empty database with the sample firm, installs the example rules when no rule
+/// folder was given, and runs the controls so that findings are waiting.
+async fn fill_demo(engine: &Arc<Engine>, install_examples: bool) -> anyhow::Result<()> {
+    if install_examples {
+        let sources: Vec<(String, String)> = EXAMPLE_RULES
+            .iter()
+            .map(|(name, text)| (name.to_string(), text.to_string()))
+            .collect();
+        let (rules, diagnostics) = steward_rules::compile_sources(&sources);
+        if let Some(first) = diagnostics.first() {
+            bail!("the bundled example rules do not compile: {first}");
+        }
+        engine.install_file_rules(rules).await?;
+    }
+    let people = steward_store::read_async(engine.store().clone(), |tx| {
+        tx.count_records(Kind::Employee, None)
+    })
+    .await?;
+    if people > 0 {
+        tracing::info!(
+            people,
+            "the database already holds a firm; --demo adds nothing"
+        );
+        return Ok(());
+    }
+    crate::demo::generate(engine).await?;
+    let report = engine.run_controls().await?;
+    engine.drain().await?;
+    let open: usize = report.open.values().sum();
+    eprintln!("demo firm generated; the controls opened {open} findings: GET /api/v1/findings");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate => {}
+    }
+}
