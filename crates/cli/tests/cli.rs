@@ -1,0 +1,66 @@
+//! The one-shot commands, run as a user runs them.
+
+use std::process::Command;
+
+fn steward(args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_steward")).args(args).env("STEWARD_LOG", "warn").output().unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn examples() -> String {
+    format!("{}/../../rules/examples", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn rules_check_accepts_the_examples() {
+    let (code, stdout, stderr) = steward(&["rules", "check", &examples()]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("rules in"), "{stdout}");
+    assert!(stdout.contains("review-large-expense: expense entered state submitted"), "{stdout}");
+}
+
+#[test]
+fn rules_check_reports_file_line_and_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("broken.yaml"),
+        "rules:\n  - id: broken\n    trigger: { on: state, record: expense, state: paid }\n    actions:\n      - update: { fields: { amount: lots } }\n",
+    )
+    .unwrap();
+    let (code, stdout, _) = steward(&["rules", "check", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 1);
+    let file = dir.path().join("broken.yaml").display().to_string();
+    assert!(stdout.contains(&format!("{file}:3:")), "{stdout}");
+    assert!(stdout.contains("`paid` is not a state of expense; states are draft, submitted"), "{stdout}");
+    assert!(stdout.contains("`amount`: `lots` is not a decimal number"), "{stdout}");
+    assert!(stdout.contains("2 errors"), "{stdout}");
+}
+
+#[test]
+fn rules_check_rejects_a_missing_folder() {
+    let (code, _, stderr) = steward(&["rules", "check", "/nonexistent/rules"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("/nonexistent/rules is not a folder"), "{stderr}");
+}
+
+#[test]
+fn tokens_are_created_and_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("t.db");
+    let database = database.to_str().unwrap();
+    let (code, stdout, stderr) = steward(&["tokens", "create", "n8n", "--role", "integration", "--database", database]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.trim().starts_with("stw_"));
+    let (code, _, stderr) = steward(&["tokens", "create", "n8n", "--role", "integration", "--database", database]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("a token named `n8n` already exists"), "{stderr}");
+    let (_, stdout, _) = steward(&["tokens", "list", "--database", database]);
+    assert!(stdout.contains("n8n") && stdout.contains("integration") && !stdout.contains("stw_"), "{stdout}");
+    let (code, _, stderr) = steward(&["tokens", "create", "x", "--role", "root", "--database", database]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("`root` is not a role"), "{stderr}");
+}
