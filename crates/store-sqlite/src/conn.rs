@@ -318,8 +318,11 @@ impl ReadTx for Conn<'_> {
             values.push(text(correlation));
         }
         if let Some(since) = query.since {
-            sql.push_str(" AND occurred_at >= ?");
-            values.push(text(&ts(since)));
+            // A ULID starts with its millisecond timestamp in Crockford base32, so the
+            // smallest id of that millisecond bounds the range through the id index.
+            sql.push_str(" AND id >= ?");
+            let floor = ulid::Ulid::from_parts(since.timestamp_millis().max(0) as u64, 0);
+            values.push(text(&floor.to_string()));
         }
         sql.push_str(&format!(" ORDER BY seq LIMIT {}", limit + 1));
         self.page(&sql, values, limit, codec::event, |e| e.seq.to_string())

@@ -194,9 +194,9 @@ impl Store for SqliteStore {
         f: &mut dyn FnMut(&dyn ReadTx) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let conn = self.reader()?;
-        conn.execute_batch("BEGIN").map_err(sql_error)?;
+        run_cached(&conn, "BEGIN")?;
         let result = f(&conn::Conn { conn: &conn });
-        let end = conn.execute_batch("COMMIT").map_err(sql_error);
+        let end = run_cached(&conn, "COMMIT");
         self.return_reader(conn);
         result.and(end)
     }
@@ -228,6 +228,15 @@ impl Store for SqliteStore {
     }
 }
 
+/// Runs a statement through the statement cache; transaction control runs for every write,
+/// so parsing it each time would cost more than the work it frames.
+fn run_cached(conn: &Connection, sql: &str) -> Result<(), StoreError> {
+    conn.prepare_cached(sql)
+        .and_then(|mut statement| statement.execute([]))
+        .map(|_| ())
+        .map_err(sql_error)
+}
+
 type Reply = tokio::sync::oneshot::Sender<Result<Box<dyn std::any::Any + Send>, StoreError>>;
 
 fn writer_loop(
@@ -255,8 +264,7 @@ fn run_batch(
     batch: Vec<WriteWork>,
     commits: &tokio::sync::watch::Sender<u64>,
 ) {
-    if let Err(error) = conn.execute_batch("BEGIN IMMEDIATE") {
-        let error = sql_error(error);
+    if let Err(error) = run_cached(conn, "BEGIN IMMEDIATE") {
         for work in batch {
             let _ = work.reply.send(Err(error.clone()));
         }
@@ -270,7 +278,7 @@ fn run_batch(
         replies.push((work.reply, outcome));
     }
 
-    match conn.execute_batch("COMMIT") {
+    match run_cached(conn, "COMMIT") {
         Ok(()) => {
             commits.send_modify(|count| *count += 1);
             for (reply, outcome) in replies {
@@ -278,8 +286,7 @@ fn run_batch(
             }
         }
         Err(error) => {
-            let _ = conn.execute_batch("ROLLBACK");
-            let error = sql_error(error);
+            let _ = run_cached(conn, "ROLLBACK");
             for (reply, _) in replies {
                 let _ = reply.send(Err(error.clone()));
             }
@@ -292,23 +299,24 @@ fn run_one(
     conn: &mut Connection,
     run: Box<dyn FnOnce(&mut dyn WriteTx) -> steward_store::WriteOutput + Send>,
 ) -> Result<Box<dyn std::any::Any + Send>, StoreError> {
-    conn.execute_batch("SAVEPOINT work").map_err(sql_error)?;
+    run_cached(conn, "SAVEPOINT work")?;
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         let mut tx = conn::Conn { conn };
         run(&mut tx)
     }));
     match outcome {
         Ok((true, value)) => {
-            conn.execute_batch("RELEASE work").map_err(sql_error)?;
+            run_cached(conn, "RELEASE work")?;
             Ok(value)
         }
         Ok((false, value)) => {
-            conn.execute_batch("ROLLBACK TO work; RELEASE work")
-                .map_err(sql_error)?;
+            run_cached(conn, "ROLLBACK TO work")?;
+            run_cached(conn, "RELEASE work")?;
             Ok(value)
         }
         Err(panic) => {
-            let _ = conn.execute_batch("ROLLBACK TO work; RELEASE work");
+            let _ = run_cached(conn, "ROLLBACK TO work");
+            let _ = run_cached(conn, "RELEASE work");
             let message = panic
                 .downcast_ref::<String>()
                 .cloned()

@@ -22,12 +22,17 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (kind, id)
     );
     CREATE INDEX records_by_state ON records (kind, state, id);
-    -- Reference lookups used by controls, API filters and billing. Queries must spell the
-    -- expression exactly as here for SQLite to use these indexes.
-    CREATE INDEX records_by_employee ON records (kind, json_extract(fields, '$.employee'));
-    CREATE INDEX records_by_project ON records (kind, json_extract(fields, '$.project'));
-    CREATE INDEX records_by_contract ON records (kind, json_extract(fields, '$.contract'));
-    CREATE INDEX records_by_client ON records (kind, json_extract(fields, '$.client'));
+    -- Reference lookups used by controls, API filters and billing. They are partial, so a
+    -- record without the field costs no index entry; a query must spell the expression
+    -- exactly as here, and `= ?` on it implies the NOT NULL that lets SQLite use the index.
+    CREATE INDEX records_by_employee ON records (kind, json_extract(fields, '$.employee'))
+        WHERE json_extract(fields, '$.employee') IS NOT NULL;
+    CREATE INDEX records_by_project ON records (kind, json_extract(fields, '$.project'))
+        WHERE json_extract(fields, '$.project') IS NOT NULL;
+    CREATE INDEX records_by_contract ON records (kind, json_extract(fields, '$.contract'))
+        WHERE json_extract(fields, '$.contract') IS NOT NULL;
+    CREATE INDEX records_by_client ON records (kind, json_extract(fields, '$.client'))
+        WHERE json_extract(fields, '$.client') IS NOT NULL;
 
     CREATE TABLE events (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -46,10 +51,10 @@ const MIGRATIONS: &[&str] = &[
         depth INTEGER NOT NULL,
         occurred_at TEXT NOT NULL
     );
+    -- Time filters use the id, a ULID that starts with its timestamp, so no time index is
+    -- needed; each index here costs every append.
     CREATE INDEX events_by_record ON events (record_kind, record_id, seq);
-    CREATE INDEX events_by_name ON events (name, seq);
     CREATE INDEX events_by_correlation ON events (correlation, seq);
-    CREATE INDEX events_by_time ON events (occurred_at);
 
     CREATE TABLE external_links (
         system TEXT NOT NULL,
@@ -101,7 +106,6 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX runs_by_event ON runs (event_id);
     CREATE INDEX runs_by_rule ON runs (rule_id, id);
     CREATE INDEX runs_by_record ON runs (record_kind, record_id, id);
-    CREATE INDEX runs_by_status ON runs (status, id);
 
     CREATE TABLE jobs (
         id TEXT PRIMARY KEY,
