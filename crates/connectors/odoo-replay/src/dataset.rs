@@ -1,5 +1,5 @@
 //! Loading a captured Odoo 17 session from its folder: the records of every model, their
-//! `fields_get` answers, base domains, the login and the error payloads.
+//! `fields_get` results, base domains, the login and the error payloads.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use serde_json::{Map, Value};
 
-/// Everything the replay server answers from.
+/// The captured data the replay server serves.
 #[derive(Clone, Debug)]
 pub(crate) struct Dataset {
     /// The `result` of `common.version`.
@@ -32,7 +32,7 @@ pub(crate) struct Login {
 pub(crate) struct Model {
     /// Rows by id, each with the fields the capture read, in the order it read them.
     pub rows: BTreeMap<i64, Map<String, Value>>,
-    /// The `fields_get` answer: attributes by field name.
+    /// The `fields_get` result: attributes by field name.
     pub fields: Map<String, Value>,
     /// The domain the capture read the model with; every captured row matches it.
     pub base_domain: Vec<Value>,
@@ -45,10 +45,14 @@ impl Model {
     pub fn has_field(&self, name: &str) -> bool {
         name == "id"
             || self.fields.contains_key(name)
-            || self.rows.values().next().is_some_and(|r| r.contains_key(name))
+            || self
+                .rows
+                .values()
+                .next()
+                .is_some_and(|r| r.contains_key(name))
     }
 
-    /// The Odoo type of a field, such as `many2one`, from `fields_get`.
+    /// Returns the Odoo type of a field, such as `many2one`, from `fields_get`.
     pub fn field_type(&self, name: &str) -> Option<&str> {
         self.fields.get(name)?.get("type")?.as_str()
     }
@@ -110,7 +114,7 @@ fn read_json(path: &Path) -> anyhow::Result<Value> {
     serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))
 }
 
-/// The positional `args` of a captured JSON-RPC request.
+/// Returns the positional `args` of a captured JSON-RPC request.
 fn request_args(path: &Path) -> anyhow::Result<Vec<Value>> {
     read_json(path)?
         .pointer("/params/args")
@@ -184,13 +188,12 @@ fn load_models(dir: &Path) -> anyhow::Result<BTreeMap<String, Model>> {
                 .and_then(Value::as_array)
                 .with_context(|| format!("{} has no `result` list", path.display()))?;
             for item in items {
-                let row = item
-                    .as_object()
-                    .with_context(|| format!("{} holds a row that is not an object", path.display()))?;
-                let id = row
-                    .get("id")
-                    .and_then(Value::as_i64)
-                    .with_context(|| format!("{} holds a row without an integer id", path.display()))?;
+                let row = item.as_object().with_context(|| {
+                    format!("{} holds a row that is not an object", path.display())
+                })?;
+                let id = row.get("id").and_then(Value::as_i64).with_context(|| {
+                    format!("{} holds a row without an integer id", path.display())
+                })?;
                 rows.insert(id, row.clone());
             }
         }
@@ -211,9 +214,7 @@ fn load_models(dir: &Path) -> anyhow::Result<BTreeMap<String, Model>> {
                 .and_then(|args| args.get(0))
                 .and_then(Value::as_array)
                 .cloned()
-                .with_context(|| {
-                    format!("{} has no domain at args[5][0]", count_path.display())
-                })?
+                .with_context(|| format!("{} has no domain at args[5][0]", count_path.display()))?
         } else {
             Vec::new()
         };
@@ -245,7 +246,8 @@ fn error_object(dir: &Path, name: &str) -> anyhow::Result<Value> {
 }
 
 fn load_error_templates(dir: &Path) -> anyhow::Result<ErrorTemplates> {
-    let unknown_db_request = request_args(&dir.join("common__authenticate__error_unknown_db.request.json"))?;
+    let unknown_db_request =
+        request_args(&dir.join("common__authenticate__error_unknown_db.request.json"))?;
     let unknown_db_name = unknown_db_request
         .first()
         .and_then(Value::as_str)

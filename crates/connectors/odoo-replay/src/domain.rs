@@ -7,14 +7,14 @@ use serde_json::{Map, Value};
 
 use crate::dataset::Model;
 
-/// Why a domain or an order cannot be applied.
+/// The reason a domain or an order cannot be applied.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum DomainError {
     /// A leaf names a field the model does not have; Odoo raises `ValueError`.
     UnknownField { field: String, leaf: Vec<Value> },
     /// The domain is not a valid prefix-notation list.
     Invalid(String),
-    /// Valid for Odoo, but the replay server holds no data to evaluate it.
+    /// Valid for Odoo, but the replay server has no data to evaluate it.
     Unsupported(String),
 }
 
@@ -46,8 +46,25 @@ pub(crate) struct Filter {
 }
 
 const OPERATORS: &[&str] = &[
-    "=", "!=", "<=", "<", ">", ">=", "=?", "=like", "=ilike", "like", "not like", "ilike",
-    "not ilike", "in", "not in", "child_of", "parent_of", "any", "not any",
+    "=",
+    "!=",
+    "<=",
+    "<",
+    ">",
+    ">=",
+    "=?",
+    "=like",
+    "=ilike",
+    "like",
+    "not like",
+    "ilike",
+    "not ilike",
+    "in",
+    "not in",
+    "child_of",
+    "parent_of",
+    "any",
+    "not any",
 ];
 
 /// Splits a domain into its top-level terms, each as the tokens that spell it.
@@ -225,15 +242,22 @@ fn leaf_matches(leaf: &Leaf, row: &Map<String, Value>) -> Result<bool, DomainErr
 }
 
 fn x2many_matches(leaf: &Leaf, stored: &Value) -> Result<bool, DomainError> {
-    let ids: Vec<&Value> = stored.as_array().map(|a| a.iter().collect()).unwrap_or_default();
+    let ids: Vec<&Value> = stored
+        .as_array()
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
     let contains = |wanted: &Value| ids.iter().any(|id| values_equal(id, wanted));
     let wanted: Vec<Value> = match &leaf.value {
         Value::Array(items) => items.clone(),
         other => vec![other.clone()],
     };
-    let any_wanted = wanted
-        .iter()
-        .any(|w| if is_empty(w) { ids.is_empty() } else { contains(w) });
+    let any_wanted = wanted.iter().any(|w| {
+        if is_empty(w) {
+            ids.is_empty()
+        } else {
+            contains(w)
+        }
+    });
     match leaf.operator.as_str() {
         "=" | "in" => Ok(any_wanted),
         "!=" | "not in" => Ok(!any_wanted),
@@ -293,7 +317,10 @@ fn like_matches(operator: &str, stored: &Value, wanted: &Value) -> bool {
     } else {
         (text.to_string(), pattern)
     };
-    let found = sql_like(&text.chars().collect::<Vec<_>>(), &pattern.chars().collect::<Vec<_>>());
+    let found = sql_like(
+        &text.chars().collect::<Vec<_>>(),
+        &pattern.chars().collect::<Vec<_>>(),
+    );
     found != operator.starts_with("not")
 }
 
@@ -337,7 +364,10 @@ pub(crate) fn parse_order(model: &Model, order: &str) -> Result<Vec<OrderKey>, S
     for part in order.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let mut words = part.split_whitespace();
         let field = words.next().unwrap_or_default().to_string();
-        let descending = matches!(words.next().map(str::to_ascii_lowercase).as_deref(), Some("desc"));
+        let descending = matches!(
+            words.next().map(str::to_ascii_lowercase).as_deref(),
+            Some("desc")
+        );
         if !model.has_field(&field) {
             return Err(field);
         }
@@ -349,7 +379,7 @@ pub(crate) fn parse_order(model: &Model, order: &str) -> Result<Vec<OrderKey>, S
 fn sort_value(row: &Map<String, Value>, field: &str) -> Value {
     match row.get(field) {
         Some(Value::Array(pair)) if pair.len() == 2 && pair[0].is_i64() => pair[0].clone(),
-        Some(value) if matches!(value, Value::Bool(false)) => Value::Null,
+        Some(Value::Bool(false)) => Value::Null,
         Some(value) => value.clone(),
         None => Value::Null,
     }
@@ -367,7 +397,11 @@ pub(crate) fn sort_rows(rows: &mut [&Map<String, Value>], keys: &[OrderKey]) {
                 (false, true) => Ordering::Less,
                 (false, false) => compare(&x, &y).unwrap_or(Ordering::Equal),
             };
-            let order = if key.descending { order.reverse() } else { order };
+            let order = if key.descending {
+                order.reverse()
+            } else {
+                order
+            };
             if order != Ordering::Equal {
                 return order;
             }
@@ -396,8 +430,20 @@ mod tests {
         let mut rows = BTreeMap::new();
         for (id, name, parent, users, date) in [
             (1, "Alpha", json!(false), json!([]), "2026-12-04 15:23:05"),
-            (2, "beta", json!([1, "Alpha"]), json!([2, 6]), "2026-12-04 15:24:14"),
-            (3, "Gamma", json!([1, "Alpha"]), json!([6]), "2026-12-04 15:24:14"),
+            (
+                2,
+                "beta",
+                json!([1, "Alpha"]),
+                json!([2, 6]),
+                "2026-12-04 15:24:14",
+            ),
+            (
+                3,
+                "Gamma",
+                json!([1, "Alpha"]),
+                json!([6]),
+                "2026-12-04 15:24:14",
+            ),
         ] {
             let row = json!({"id": id, "name": name, "active": true, "parent_id": parent,
                 "user_ids": users, "write_date": date});
@@ -471,8 +517,14 @@ mod tests {
 
     #[test]
     fn malformed_domains_are_invalid() {
-        assert!(matches!(ids(json!(["|", ["id", "=", 1]])), Err(DomainError::Invalid(_))));
-        assert!(matches!(ids(json!([["id", "~", 1]])), Err(DomainError::Invalid(_))));
+        assert!(matches!(
+            ids(json!(["|", ["id", "=", 1]])),
+            Err(DomainError::Invalid(_))
+        ));
+        assert!(matches!(
+            ids(json!([["id", "~", 1]])),
+            Err(DomainError::Invalid(_))
+        ));
         assert!(matches!(
             ids(json!([["parent_id.name", "=", "x"]])),
             Err(DomainError::Unsupported(_))

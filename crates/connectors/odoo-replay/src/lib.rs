@@ -1,12 +1,12 @@
-//! A loopback server that answers Odoo 17's JSON-RPC external API (`POST /jsonrpc`) from a
+//! A loopback server that serves Odoo 17's JSON-RPC external API (`POST /jsonrpc`) from a
 //! captured session: the records of every `MODEL__search_read__pageNN.json` file, the
-//! `fields_get` answers, and the captured error payloads as the shape of every error.
+//! `fields_get` results, and the captured error payloads as the shape of every error.
 //!
-//! It answers `common.version`, `common.authenticate` and `common.login`, `db.list`, and
+//! It supports `common.version`, `common.authenticate` and `common.login`, `db.list`, and
 //! `object.execute_kw` (or `execute`) with `search_read`, `search_count`, `search`, `read` and
-//! `fields_get`. Domains are evaluated over the captured rows; a top-level term equal to a term
+//! `fields_get`. Domains are evaluated over the captured rows. A top-level term equal to a term
 //! of the model's captured base domain matches every row, because the capture read exactly the
-//! rows that domain matched. Every answer is HTTP 200 with a JSON-RPC 2.0 body carrying the
+//! rows that domain matched. Every response is HTTP 200 with a JSON-RPC 2.0 body carrying the
 //! request's `id`, as Odoo sends it, unless a test injected a [`Fault`].
 //!
 //! The server reads the capture from the folder it is given and keeps it in memory; it never
@@ -33,19 +33,19 @@ use serde_json::{Map, Value, json};
 use tokio::net::TcpListener;
 
 use crate::dataset::Dataset;
-pub use crate::rpc::Answer;
+pub use crate::rpc::Reply;
 
 /// Most requests [`Replay::requests`] keeps; older ones are dropped first.
 const MAX_LOGGED_REQUESTS: usize = 10_000;
 
-/// A broken answer injected for tests, sent instead of the real one.
+/// A broken response injected for tests, sent instead of the real one.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Fault {
-    /// An HTTP answer with this status and body, which need not be JSON.
+    /// An HTTP response with this status and body, which need not be JSON.
     Http { status: u16, body: String },
-    /// A JSON-RPC answer whose `result` is this value.
+    /// A JSON-RPC response whose `result` is this value.
     Result(Value),
-    /// A JSON-RPC answer whose `error` is this object.
+    /// A JSON-RPC response whose `error` is this object.
     Error(Value),
 }
 
@@ -81,7 +81,7 @@ impl Replay {
         })
     }
 
-    /// The axum router with the single route `POST /jsonrpc`.
+    /// Returns the axum router with the single route `POST /jsonrpc`.
     pub fn router(&self) -> Router {
         Router::new()
             .route("/jsonrpc", post(handle))
@@ -97,7 +97,7 @@ impl Replay {
             .context("the Odoo replay server stopped")
     }
 
-    /// The database, login and password the capture accepts, and the user id they give.
+    /// Returns the database, login and password the capture accepts, and the user id they give.
     pub fn credentials(&self) -> (String, String, String, i64) {
         let data = self.read_data();
         let login = &data.login;
@@ -109,15 +109,15 @@ impl Replay {
         )
     }
 
-    /// Answers one JSON-RPC request body as the server would, without HTTP.
-    pub fn answer(&self, request: &Value) -> Answer {
+    /// Returns the reply to one JSON-RPC request body, as the server sends it, without HTTP.
+    pub fn respond(&self, request: &Value) -> Reply {
         let params = request.get("params").cloned().unwrap_or(Value::Null);
         let data = self.read_data();
         if let Some(fault) = self.fault_for(&data, &params) {
             return match fault {
-                Fault::Http { status, body } => Answer::Http { status, body },
-                Fault::Result(value) => Answer::Result(value),
-                Fault::Error(value) => Answer::Error(value),
+                Fault::Http { status, body } => Reply::Http { status, body },
+                Fault::Result(value) => Reply::Result(value),
+                Fault::Error(value) => Reply::Error(value),
             };
         }
         data.dispatch(&params)
@@ -152,7 +152,7 @@ impl Replay {
         Ok(())
     }
 
-    /// Test hook: answers every later call on `target` with `fault`. The target is a model
+    /// Test hook: replies to every later call on `target` with `fault`. The target is a model
     /// name for `object` calls (checked after the login, as Odoo checks it first) or
     /// `common.<method>`.
     pub fn inject_fault(&self, target: &str, fault: Fault) {
@@ -170,7 +170,7 @@ impl Replay {
             .clear();
     }
 
-    /// The bodies of the requests received so far, oldest first.
+    /// Returns the bodies of the requests received so far, oldest first.
     pub fn requests(&self) -> Vec<Value> {
         self.requests
             .lock()
@@ -216,7 +216,7 @@ impl Replay {
     }
 }
 
-/// Odoo's answer to a body that is not JSON: a JSON-RPC error without an id.
+/// Odoo's reply to a body that is not JSON: a JSON-RPC error without an id.
 fn bad_request(data: &Dataset) -> Value {
     rpc::error_named(
         &data.errors.unknown_model,
@@ -264,12 +264,17 @@ async fn handle(State(replay): State<Replay>, body: Bytes) -> Response {
         model = text("/params/args/3"),
         "JSON-RPC request"
     );
-    match replay.answer(&request) {
-        Answer::Result(value) => json_response(id, "result", value),
-        Answer::Error(error) => json_response(id, "error", error),
-        Answer::Http { status, body } => {
+    match replay.respond(&request) {
+        Reply::Result(value) => json_response(id, "result", value),
+        Reply::Error(error) => json_response(id, "error", error),
+        Reply::Http { status, body } => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
+            (
+                status,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                body,
+            )
+                .into_response()
         }
     }
 }

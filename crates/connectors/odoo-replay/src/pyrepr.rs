@@ -34,7 +34,7 @@ pub(crate) fn repr_tuple(items: &[Value]) -> String {
     }
 }
 
-/// Python quotes with `'` unless the text holds `'` and no `"`.
+/// Quotes with `'` as Python does, unless the text contains `'` and no `"`.
 pub(crate) fn repr_str(text: &str) -> String {
     let quote = if text.contains('\'') && !text.contains('"') {
         '"'

@@ -6,14 +6,14 @@ use crate::dataset::{Dataset, Model};
 use crate::domain::{DomainError, Filter, parse_order, sort_rows};
 use crate::pyrepr::{repr, repr_str, repr_tuple};
 
-/// What the server sends back for one request.
+/// The server's reply to one request.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Answer {
+pub enum Reply {
     /// A JSON-RPC `result`.
     Result(Value),
     /// A JSON-RPC `error` object, in Odoo's shape.
     Error(Value),
-    /// A raw HTTP answer that is not JSON-RPC, for testing how clients handle broken servers.
+    /// A raw HTTP response that is not JSON-RPC, for testing how clients handle broken servers.
     Http { status: u16, body: String },
 }
 
@@ -53,7 +53,7 @@ pub(crate) fn error_with(template: &Value, message: String) -> Value {
     error
 }
 
-/// An error of another Python exception type, in the same shape.
+/// Builds an error of another Python exception type, in the same shape.
 pub(crate) fn error_named(template: &Value, name: &str, message: String) -> Value {
     let mut error = error_with(template, message);
     if let Some(data) = error.get_mut("data").and_then(Value::as_object_mut) {
@@ -63,11 +63,11 @@ pub(crate) fn error_named(template: &Value, name: &str, message: String) -> Valu
 }
 
 impl Dataset {
-    fn generic_error(&self, name: &str, message: String) -> Answer {
-        Answer::Error(error_named(&self.errors.unknown_model, name, message))
+    fn generic_error(&self, name: &str, message: String) -> Reply {
+        Reply::Error(error_named(&self.errors.unknown_model, name, message))
     }
 
-    fn unknown_db(&self, db: &str) -> Answer {
+    fn unknown_db(&self, db: &str) -> Reply {
         let template = &self.errors.unknown_db;
         let captured = template
             .pointer("/data/message")
@@ -77,15 +77,15 @@ impl Dataset {
             &format!("\"{}\"", self.errors.unknown_db_name),
             &format!("\"{db}\""),
         );
-        Answer::Error(error_with(template, message))
+        Reply::Error(error_with(template, message))
     }
 
-    fn type_error(&self, message: String) -> Answer {
+    fn type_error(&self, message: String) -> Reply {
         self.generic_error("builtins.TypeError", message)
     }
 
-    /// Answers one JSON-RPC `call` with `params` `{service, method, args}`.
-    pub fn dispatch(&self, params: &Value) -> Answer {
+    /// Dispatches one JSON-RPC `call` with `params` `{service, method, args}`.
+    pub fn dispatch(&self, params: &Value) -> Reply {
         let service = params.get("service").and_then(Value::as_str);
         let method = params.get("method").and_then(Value::as_str);
         let (Some(service), Some(method)) = (service, method) else {
@@ -108,9 +108,9 @@ impl Dataset {
         }
     }
 
-    fn common(&self, method: &str, args: &[Value]) -> Answer {
+    fn common(&self, method: &str, args: &[Value]) -> Reply {
         match method {
-            "version" => Answer::Result(self.version.clone()),
+            "version" => Reply::Result(self.version.clone()),
             "authenticate" | "login" => {
                 let text = |i: usize| args.get(i).and_then(Value::as_str).unwrap_or_default();
                 if args.len() < 3 {
@@ -123,19 +123,19 @@ impl Dataset {
                     return self.unknown_db(text(0));
                 }
                 if text(1) == self.login.login && text(2) == self.login.password {
-                    Answer::Result(json!(self.login.uid))
+                    Reply::Result(json!(self.login.uid))
                 } else {
-                    Answer::Result(Value::Bool(false))
+                    Reply::Result(Value::Bool(false))
                 }
             }
             other => self.generic_error("builtins.KeyError", repr_str(&format!("exp_{other}"))),
         }
     }
 
-    fn db(&self, method: &str) -> Answer {
+    fn db(&self, method: &str) -> Reply {
         match method {
-            "list" => Answer::Result(json!([self.login.db])),
-            "server_version" => Answer::Result(
+            "list" => Reply::Result(json!([self.login.db])),
+            "server_version" => Reply::Result(
                 self.version
                     .get("server_version")
                     .cloned()
@@ -146,11 +146,10 @@ impl Dataset {
     }
 
     /// Checks the database and the credentials of an `object` call.
-    pub fn check_login(&self, args: &[Value]) -> Result<(), Answer> {
+    pub fn check_login(&self, args: &[Value]) -> Result<(), Reply> {
         if args.len() < 3 {
-            return Err(self.type_error(
-                "dispatch() needs the database, the user id and the password".into(),
-            ));
+            return Err(self
+                .type_error("dispatch() needs the database, the user id and the password".into()));
         }
         let db = args[0].as_str().unwrap_or_default();
         if db != self.login.db {
@@ -162,14 +161,14 @@ impl Dataset {
             _ => None,
         };
         if uid != Some(self.login.uid) || args[2].as_str() != Some(self.login.password.as_str()) {
-            return Err(Answer::Error(self.errors.access_denied.clone()));
+            return Err(Reply::Error(self.errors.access_denied.clone()));
         }
         Ok(())
     }
 
-    fn object(&self, method: &str, args: &[Value]) -> Answer {
-        if let Err(answer) = self.check_login(args) {
-            return answer;
+    fn object(&self, method: &str, args: &[Value]) -> Reply {
+        if let Err(reply) = self.check_login(args) {
+            return reply;
         }
         let rest = &args[3..];
         let (model, model_method, positional, keywords) = match method {
@@ -221,7 +220,7 @@ impl Dataset {
         let model_name = model.as_str().unwrap_or_default();
         let method_name = model_method.as_str().unwrap_or_default();
         let Some(data) = self.models.get(model_name) else {
-            return Answer::Error(error_with(
+            return Reply::Error(error_with(
                 &self.errors.unknown_model,
                 format!("Object {model_name} doesn't exist"),
             ));
@@ -247,9 +246,9 @@ struct Call<'a> {
 }
 
 impl Call<'_> {
-    fn run(&self, method: &str) -> Answer {
+    fn run(&self, method: &str) -> Reply {
         if method.starts_with('_') {
-            return Answer::Error(error_named(
+            return Reply::Error(error_named(
                 &self.dataset.errors.access_error,
                 "odoo.exceptions.AccessError",
                 format!("Private methods (such as {method}) cannot be called remotely."),
@@ -265,14 +264,14 @@ impl Call<'_> {
                 Err(self.dataset.generic_error(
                     "odoo.exceptions.UserError",
                     format!(
-                        "The replay server does not run {} on {}; it answers search_read, \
+                        "The replay server does not run {} on {}; it supports search_read, \
                          search_count, search, read and fields_get from captured records",
                         repr_str(m),
                         repr_str(self.model_name)
                     ),
                 ))
             }
-            m => Err(Answer::Error(error_with(
+            m => Err(Reply::Error(error_with(
                 &self.dataset.errors.unknown_method,
                 format!(
                     "The method {} does not exist on the model {}",
@@ -282,12 +281,12 @@ impl Call<'_> {
             ))),
         };
         match result {
-            Ok(value) => Answer::Result(value),
-            Err(answer) => answer,
+            Ok(value) => Reply::Result(value),
+            Err(reply) => reply,
         }
     }
 
-    /// The argument at `index`, or the keyword argument `name`.
+    /// Returns the argument at `index`, or else the keyword argument `name`.
     fn argument(&self, index: usize, name: &str) -> Option<&Value> {
         self.positional
             .get(index)
@@ -295,8 +294,8 @@ impl Call<'_> {
             .filter(|v| !v.is_null())
     }
 
-    fn unknown_field(&self, field: &str) -> Answer {
-        Answer::Error(error_with(
+    fn unknown_field(&self, field: &str) -> Reply {
+        Reply::Error(error_with(
             &self.dataset.errors.unknown_field,
             format!(
                 "Invalid field {} on model {}",
@@ -306,13 +305,13 @@ impl Call<'_> {
         ))
     }
 
-    fn value_error(&self, message: String) -> Answer {
-        Answer::Error(error_with(&self.dataset.errors.unknown_field, message))
+    fn value_error(&self, message: String) -> Reply {
+        Reply::Error(error_with(&self.dataset.errors.unknown_field, message))
     }
 
-    fn domain_error(&self, error: DomainError) -> Answer {
+    fn domain_error(&self, error: DomainError) -> Reply {
         match error {
-            DomainError::UnknownField { field, leaf } => Answer::Error(error_with(
+            DomainError::UnknownField { field, leaf } => Reply::Error(error_with(
                 &self.dataset.errors.unknown_field_in_domain,
                 format!(
                     "Invalid field {}.{field} in leaf {}",
@@ -328,7 +327,7 @@ impl Call<'_> {
     }
 
     /// Checks the requested field names; `None` means every field.
-    fn fields(&self, index: usize) -> Result<Option<Vec<String>>, Answer> {
+    fn fields(&self, index: usize) -> Result<Option<Vec<String>>, Reply> {
         let Some(value) = self.argument(index, "fields") else {
             return Ok(None);
         };
@@ -354,40 +353,36 @@ impl Call<'_> {
         Ok(if names.is_empty() { None } else { Some(names) })
     }
 
-    fn domain(&self) -> Result<Vec<Value>, Answer> {
+    fn domain(&self) -> Result<Vec<Value>, Reply> {
         match self.argument(0, "domain") {
             None => Ok(Vec::new()),
             Some(Value::Array(items)) => Ok(items.clone()),
-            Some(other) => Err(self.value_error(format!(
-                "Invalid domain: {} is not a list",
-                repr(other)
-            ))),
+            Some(other) => {
+                Err(self.value_error(format!("Invalid domain: {} is not a list", repr(other))))
+            }
         }
     }
 
-    fn count_argument(&self, index: usize, name: &str) -> Result<Option<usize>, Answer> {
+    fn count_argument(&self, index: usize, name: &str) -> Result<Option<usize>, Reply> {
         match self.argument(index, name) {
             None | Some(Value::Bool(false)) => Ok(None),
-            Some(value) => value
-                .as_u64()
-                .map(|n| Some(n as usize))
-                .ok_or_else(|| {
-                    self.dataset.type_error(format!(
-                        "{name} must be a non-negative integer, got {}",
-                        repr(value)
-                    ))
-                }),
+            Some(value) => value.as_u64().map(|n| Some(n as usize)).ok_or_else(|| {
+                self.dataset.type_error(format!(
+                    "{name} must be a non-negative integer, got {}",
+                    repr(value)
+                ))
+            }),
         }
     }
 
-    /// Rows matching the domain, ordered and cut by offset and limit.
+    /// Returns the rows matching the domain, ordered and cut by offset and limit.
     fn matching(
         &self,
         domain: &[Value],
         order_index: usize,
         offset_index: usize,
         limit_index: usize,
-    ) -> Result<Vec<&Map<String, Value>>, Answer> {
+    ) -> Result<Vec<&Map<String, Value>>, Reply> {
         let filter = Filter::compile(self.model, domain).map_err(|e| self.domain_error(e))?;
         let mut rows = Vec::new();
         for row in self.model.rows.values() {
@@ -408,7 +403,11 @@ impl Call<'_> {
         })
     }
 
-    fn project(&self, row: &Map<String, Value>, fields: &Option<Vec<String>>) -> Result<Value, Answer> {
+    fn project(
+        &self,
+        row: &Map<String, Value>,
+        fields: &Option<Vec<String>>,
+    ) -> Result<Value, Reply> {
         let Some(fields) = fields else {
             return Ok(Value::Object(row.clone()));
         };
@@ -418,7 +417,10 @@ impl Call<'_> {
             let Some(value) = row.get(name) else {
                 return Err(self.dataset.generic_error(
                     "builtins.NotImplementedError",
-                    format!("the captured rows of {} hold no values of `{name}`", self.model_name),
+                    format!(
+                        "the captured rows of {} hold no values of `{name}`",
+                        self.model_name
+                    ),
                 ));
             };
             out.insert(name.clone(), value.clone());
@@ -426,7 +428,7 @@ impl Call<'_> {
         Ok(Value::Object(out))
     }
 
-    fn search_read(&self) -> Result<Value, Answer> {
+    fn search_read(&self) -> Result<Value, Reply> {
         let fields = self.fields(1)?;
         let domain = self.domain()?;
         let rows = self.matching(&domain, 4, 2, 3)?;
@@ -437,7 +439,7 @@ impl Call<'_> {
         Ok(Value::Array(out))
     }
 
-    fn search_count(&self) -> Result<Value, Answer> {
+    fn search_count(&self) -> Result<Value, Reply> {
         let domain = self.domain()?;
         let archived_too = self
             .keywords
@@ -454,13 +456,13 @@ impl Call<'_> {
         Ok(json!(rows.len()))
     }
 
-    fn search(&self) -> Result<Value, Answer> {
+    fn search(&self) -> Result<Value, Reply> {
         let domain = self.domain()?;
         let rows = self.matching(&domain, 3, 1, 2)?;
         Ok(Value::Array(rows.iter().map(|r| r["id"].clone()).collect()))
     }
 
-    fn read(&self) -> Result<Value, Answer> {
+    fn read(&self) -> Result<Value, Reply> {
         let ids: Vec<Value> = match self.argument(0, "ids") {
             None => Vec::new(),
             Some(Value::Array(items)) => items.clone(),
@@ -489,7 +491,7 @@ impl Call<'_> {
         Ok(Value::Array(out))
     }
 
-    fn fields_get(&self) -> Result<Value, Answer> {
+    fn fields_get(&self) -> Result<Value, Reply> {
         let wanted: Option<Vec<&str>> = self
             .argument(0, "allfields")
             .and_then(Value::as_array)

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use steward_odoo_replay::{Fault, Replay};
 use tokio::net::TcpListener;
 
-/// The folder of shared test data: `STEWARD_SHARED_DATA`, or the nearest `shared/data` above
+/// Returns the folder of shared test data: `STEWARD_SHARED_DATA`, or the nearest `shared/data` above
 /// this crate.
 fn shared_data() -> PathBuf {
     if let Some(dir) = std::env::var_os("STEWARD_SHARED_DATA") {
@@ -53,7 +53,10 @@ impl Server {
     async fn post(&self, body: &Value) -> (u16, Value) {
         let response = self.http.post(&self.url).json(body).send().await.unwrap();
         let status = response.status().as_u16();
-        let content_type = response.headers()["content-type"].to_str().unwrap().to_string();
+        let content_type = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_string();
         assert_eq!(content_type, "application/json; charset=utf-8");
         (status, response.json().await.unwrap())
     }
@@ -77,7 +80,7 @@ impl Server {
     }
 }
 
-/// Every captured pair whose name matches, as (name, request, response).
+/// Returns every captured pair whose name contains `contains`, as (name, request, response).
 fn captured_pairs(dir: &PathBuf, contains: &str) -> Vec<(String, Value, Value)> {
     let mut pairs = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -124,7 +127,11 @@ async fn counts_and_fields_match_the_capture() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 17 * 2 + 3, "17 models, 3 counts with archived records");
+    assert_eq!(
+        checked,
+        17 * 2 + 3,
+        "17 models, 3 counts with archived records"
+    );
 }
 
 #[tokio::test]
@@ -155,30 +162,58 @@ async fn authenticate_checks_the_login() {
     assert_eq!(version["result"]["server_version"], "17.0-20240709");
 
     let ok = server
-        .call("common", "authenticate", json!(["steward_demo", "admin", "admin", {}]))
+        .call(
+            "common",
+            "authenticate",
+            json!(["steward_demo", "admin", "admin", {}]),
+        )
         .await;
     assert_eq!(ok["result"], 2);
 
     let wrong = server
-        .call("common", "authenticate", json!(["steward_demo", "admin", "nope", {}]))
+        .call(
+            "common",
+            "authenticate",
+            json!(["steward_demo", "admin", "nope", {}]),
+        )
         .await;
     assert_eq!(wrong["result"], false);
 
     let other_db = server
-        .call("common", "authenticate", json!(["elsewhere", "admin", "admin", {}]))
+        .call(
+            "common",
+            "authenticate",
+            json!(["elsewhere", "admin", "admin", {}]),
+        )
         .await;
     let message = other_db["error"]["data"]["message"].as_str().unwrap();
-    assert!(message.contains("database \"elsewhere\" does not exist"), "{message}");
-    assert_eq!(other_db["error"]["data"]["name"], "psycopg2.OperationalError");
+    assert!(
+        message.contains("database \"elsewhere\" does not exist"),
+        "{message}"
+    );
+    assert_eq!(
+        other_db["error"]["data"]["name"],
+        "psycopg2.OperationalError"
+    );
 
     let wrong_uid = server
         .call(
             "object",
             "execute_kw",
-            json!(["steward_demo", 6, "admin", "res.users", "search_count", [[]]]),
+            json!([
+                "steward_demo",
+                6,
+                "admin",
+                "res.users",
+                "search_count",
+                [[]]
+            ]),
         )
         .await;
-    assert_eq!(wrong_uid["error"]["data"]["name"], "odoo.exceptions.AccessDenied");
+    assert_eq!(
+        wrong_uid["error"]["data"]["name"],
+        "odoo.exceptions.AccessDenied"
+    );
 }
 
 fn ids(answer: &Value) -> Vec<i64> {
@@ -196,9 +231,18 @@ async fn search_read_applies_domain_and_paging() {
     let fields = json!({"fields": ["id", "write_date"], "order": "id asc", "limit": 3});
 
     let page = server
-        .execute("account.analytic.line", "search_read", json!([[["id", ">", 410]]]), fields.clone())
+        .execute(
+            "account.analytic.line",
+            "search_read",
+            json!([[["id", ">", 410]]]),
+            fields.clone(),
+        )
         .await;
-    assert_eq!(ids(&page), [411, 412, 417], "ids 413 to 416 are not timesheets");
+    assert_eq!(
+        ids(&page),
+        [411, 412, 417],
+        "ids 413 to 416 are not timesheets"
+    );
 
     let mut with_offset = fields.clone();
     with_offset["offset"] = json!(2);
@@ -244,7 +288,12 @@ async fn search_read_applies_domain_and_paging() {
 async fn read_count_and_missing_records() {
     let server = start().await;
     let read = server
-        .execute("res.users", "read", json!([[6, 2]]), json!({"fields": ["login"]}))
+        .execute(
+            "res.users",
+            "read",
+            json!([[6, 2]]),
+            json!({"fields": ["login"]}),
+        )
         .await;
     assert_eq!(
         read["result"],
@@ -252,12 +301,25 @@ async fn read_count_and_missing_records() {
     );
 
     let missing = server
-        .execute("res.users", "read", json!([[99]]), json!({"fields": ["login"]}))
+        .execute(
+            "res.users",
+            "read",
+            json!([[99]]),
+            json!({"fields": ["login"]}),
+        )
         .await;
-    assert_eq!(missing["error"]["data"]["name"], "odoo.exceptions.MissingError");
+    assert_eq!(
+        missing["error"]["data"]["name"],
+        "odoo.exceptions.MissingError"
+    );
 
     let count = server
-        .execute("project.task", "search_count", json!([[["id", ">", 60]]]), json!({}))
+        .execute(
+            "project.task",
+            "search_count",
+            json!([[["id", ">", 60]]]),
+            json!({}),
+        )
         .await;
     assert_eq!(count["result"], 11);
 }
@@ -266,7 +328,12 @@ async fn read_count_and_missing_records() {
 async fn unknown_names_get_odoo_errors() {
     let server = start().await;
     let field = server
-        .execute("hr.leave", "search_read", json!([[]]), json!({"fields": ["id", "x_mood"]}))
+        .execute(
+            "hr.leave",
+            "search_read",
+            json!([[]]),
+            json!({"fields": ["id", "x_mood"]}),
+        )
         .await;
     assert_eq!(field["error"]["data"]["name"], "builtins.ValueError");
     assert_eq!(
@@ -275,7 +342,12 @@ async fn unknown_names_get_odoo_errors() {
     );
 
     let leaf = server
-        .execute("hr.leave", "search_read", json!([[["x_mood", "in", ["calm"]]]]), json!({}))
+        .execute(
+            "hr.leave",
+            "search_read",
+            json!([[["x_mood", "in", ["calm"]]]]),
+            json!({}),
+        )
         .await;
     assert_eq!(
         leaf["error"]["data"]["message"],
@@ -283,7 +355,12 @@ async fn unknown_names_get_odoo_errors() {
     );
 
     let order = server
-        .execute("hr.leave", "search_read", json!([[]]), json!({"order": "x_mood asc"}))
+        .execute(
+            "hr.leave",
+            "search_read",
+            json!([[]]),
+            json!({"order": "x_mood asc"}),
+        )
         .await;
     assert_eq!(order["error"]["data"]["name"], "builtins.ValueError");
 
@@ -295,7 +372,10 @@ async fn unknown_names_get_odoo_errors() {
     let private = server
         .execute("hr.leave", "_read_group", json!([]), json!({}))
         .await;
-    assert_eq!(private["error"]["data"]["name"], "odoo.exceptions.AccessError");
+    assert_eq!(
+        private["error"]["data"]["name"],
+        "odoo.exceptions.AccessError"
+    );
 }
 
 #[tokio::test]
@@ -312,7 +392,10 @@ async fn body_that_is_not_json_gets_bad_request() {
     assert_eq!(response.status().as_u16(), 200);
     let answer: Value = response.json().await.unwrap();
     assert_eq!(answer["id"], Value::Null);
-    assert_eq!(answer["error"]["data"]["name"], "werkzeug.exceptions.BadRequest");
+    assert_eq!(
+        answer["error"]["data"]["name"],
+        "werkzeug.exceptions.BadRequest"
+    );
 }
 
 #[tokio::test]
@@ -321,13 +404,20 @@ async fn update_hook_changes_a_row() {
     let changes = json!({"write_date": "2026-12-05 09:00:00", "unit_amount": 3.5});
     server
         .replay
-        .update_record("account.analytic.line", 7, changes.as_object().unwrap().clone())
+        .update_record(
+            "account.analytic.line",
+            7,
+            changes.as_object().unwrap().clone(),
+        )
         .unwrap();
     let changed = server
         .execute(
             "account.analytic.line",
             "search_read",
-            json!([[["project_id", "!=", false], ["write_date", ">=", "2026-12-05 00:00:00"]]]),
+            json!([[
+                ["project_id", "!=", false],
+                ["write_date", ">=", "2026-12-05 00:00:00"]
+            ]]),
             json!({"fields": ["unit_amount", "write_date"]}),
         )
         .await;
@@ -357,9 +447,11 @@ async fn injected_faults_replace_answers() {
     let response = server
         .http
         .post(&server.url)
-        .json(&json!({"jsonrpc": "2.0", "method": "call", "id": 1, "params": {
+        .json(
+            &json!({"jsonrpc": "2.0", "method": "call", "id": 1, "params": {
             "service": "object", "method": "execute_kw",
-            "args": ["steward_demo", 2, "admin", "hr.leave", "search_count", [[]]]}}))
+            "args": ["steward_demo", 2, "admin", "hr.leave", "search_count", [[]]]}}),
+        )
         .send()
         .await
         .unwrap();
