@@ -3,8 +3,8 @@ use std::time::Duration;
 /// Settings of the engine. The defaults suit one server on SQLite.
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
-    /// Longest chain of rules triggering rules; the rule that would go deeper does not run
-    /// and a finding shows the chain.
+    /// Maximum length of a chain of rules triggering rules. The rule that would go deeper
+    /// does not run, and a finding shows the chain.
     pub max_depth: u32,
     /// Attempts of a job before it goes to the dead-letter queue.
     pub max_attempts: u32,

@@ -20,7 +20,7 @@ use crate::error::EngineError;
 use crate::metric_names;
 use crate::pipeline::{Env, UNRESOLVED_REFS, apply};
 
-/// What one run of the controls found.
+/// The findings of one run of the controls.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct ControlsReport {
     /// Open findings per control after the run.

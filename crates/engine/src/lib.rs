@@ -55,7 +55,7 @@ impl Engine {
         &self.config
     }
 
-    /// The rule set new events are matched against.
+    /// Returns the rule set that new events are matched against.
     pub fn rules(&self) -> Arc<RuleSet> {
         Arc::clone(&self.rules.read().unwrap_or_else(|p| p.into_inner()))
     }

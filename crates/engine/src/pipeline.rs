@@ -22,7 +22,7 @@ use steward_store::{ExternalLink, Job, JobState, Run, RunStatus, WriteTx};
 use crate::config::EngineConfig;
 use crate::error::EngineError;
 
-/// What a command did.
+/// The result of a command.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Outcome {
     pub record: Option<Record>,
@@ -33,7 +33,7 @@ pub struct Outcome {
     pub jobs: usize,
 }
 
-/// What a write needs besides the transaction.
+/// The rule set, settings and time that a write uses besides the transaction.
 pub struct Env<'a> {
     pub rules: &'a RuleSet,
     pub config: &'a EngineConfig,

@@ -11,7 +11,7 @@ use steward_store::{RuleVersion, StoreError};
 use crate::Engine;
 use crate::error::EngineError;
 
-/// What installing rules did to one rule.
+/// The effect of installing rules on one rule.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RuleChange {
     pub rule_id: String,

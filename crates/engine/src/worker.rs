@@ -17,8 +17,9 @@ use crate::error::EngineError;
 use crate::metric_names;
 use crate::pipeline::{CONTROLS_JOB, Env, Outcome, RULE_JOB, RuleJob, apply};
 
-/// The delay before retry number `attempt` (1 for the first retry): exponential from `base`,
-/// capped at `max`, with the upper half randomised so that failed jobs do not retry in step.
+/// Computes the delay before retry number `attempt` (1 for the first retry): exponential from
+/// `base`, capped at `max`, with the upper half randomised so that failed jobs do not retry
+/// in step.
 pub fn backoff(attempt: u32, base: Duration, max: Duration) -> Duration {
     let exponent = attempt.saturating_sub(1).min(30);
     let full = base.saturating_mul(1u32 << exponent).min(max);
