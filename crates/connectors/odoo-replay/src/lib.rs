@@ -35,7 +35,7 @@ use tokio::net::TcpListener;
 use crate::dataset::Dataset;
 pub use crate::rpc::Reply;
 
-/// Most requests [`Replay::requests`] keeps; older ones are dropped first.
+/// Maximum number of requests [`Replay::requests`] keeps. The oldest are dropped first.
 const MAX_LOGGED_REQUESTS: usize = 10_000;
 
 /// A broken response injected for tests, sent instead of the real one.
@@ -266,7 +266,20 @@ async fn handle(State(replay): State<Replay>, body: Bytes) -> Response {
     );
     match replay.respond(&request) {
         Reply::Result(value) => json_response(id, "result", value),
-        Reply::Error(error) => json_response(id, "error", error),
+        Reply::Error(error) => {
+            tracing::debug!(
+                error = error
+                    .pointer("/data/name")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default(),
+                message = error
+                    .pointer("/data/message")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default(),
+                "replying with an Odoo error"
+            );
+            json_response(id, "error", error)
+        }
         Reply::Http { status, body } => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             (

@@ -6,7 +6,7 @@
 //! leaves the store untouched. A row that fails mapping or validation is reported and the
 //! other rows are written.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -140,60 +140,9 @@ pub async fn sync_with_client(
         read,
     } = fetcher.snapshot(&cursors).await?;
     let lookups = Lookups::new(rows);
+    let mut tally = Tally::new(&cursors, &read);
 
-    let mut reports: BTreeMap<&'static str, ModelReport> = MODELS
-        .iter()
-        .map(|m| {
-            let report = ModelReport {
-                model: m.name.to_string(),
-                since: cursors.get(m.name).cloned().flatten(),
-                read: read.get(m.name).copied().unwrap_or_default(),
-                ..ModelReport::default()
-            };
-            (m.name, report)
-        })
-        .collect();
-
-    let mut jobs = Vec::new();
-    let mut failed_writes: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
-    for model in WRITE_ORDER {
-        let report = reports.get_mut(model).expect("every written model is read");
-        for id in to_map.get(model).into_iter().flatten() {
-            let Some(row) = lookups.row(model, *id) else {
-                continue;
-            };
-            let write_date = row
-                .get("write_date")
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            match map_row(model, row, &lookups) {
-                Ok(commands) if commands.is_empty() => report.skipped += 1,
-                Ok(commands) => jobs.extend(commands.into_iter().map(|command| Job {
-                    model,
-                    id: *id,
-                    write_date: write_date.clone(),
-                    kind: command.kind().map(|k| k.name().to_string()),
-                    command,
-                    status: None,
-                    failure: None,
-                })),
-                Err(error) => {
-                    failed_writes
-                        .entry(model)
-                        .or_default()
-                        .extend(write_date.clone());
-                    report.failed.push(RowFailure {
-                        model: model.to_string(),
-                        id: *id,
-                        kind: None,
-                        error,
-                    });
-                }
-            }
-        }
-        progress.message(model, format!("{} to write", report.read));
-    }
-
+    let mut jobs = tally.plan(&to_map, &lookups, &progress);
     let first: Vec<usize> = (0..jobs.len()).collect();
     let again = write(engine, &mut jobs, &first, options.batch_size).await?;
     if !again.is_empty() {
@@ -203,60 +152,18 @@ pub async fn sync_with_client(
         );
         write(engine, &mut jobs, &again, options.batch_size).await?;
     }
+    tally.count(&jobs);
 
-    for job in &jobs {
-        let report = reports
-            .get_mut(job.model)
-            .expect("every written model is read");
-        match job.status {
-            Some(Status::Created) => report.created += 1,
-            Some(Status::Updated) => report.updated += 1,
-            Some(Status::Unchanged) => report.unchanged += 1,
-            Some(Status::Failed) | None => {
-                failed_writes
-                    .entry(job.model)
-                    .or_default()
-                    .extend(job.write_date.clone());
-            }
-        }
-    }
-    for (model, report) in &mut reports {
-        report.failed.extend(
-            jobs.iter()
-                .filter(|j| j.model == *model)
-                .filter_map(|j| j.failure.clone()),
-        );
-    }
-
-    let new_cursors = next_cursors(&latest, &failed_writes);
+    let new_cursors = next_cursors(&latest, &tally.failed_dates);
     store_cursors(engine, &new_cursors).await?;
-    for (model, report) in &mut reports {
-        report.cursor = new_cursors
-            .get(model)
-            .cloned()
-            .or_else(|| report.since.clone());
-        log_model(report);
-        progress.message(
-            model,
-            format!(
-                "{} created, {} updated, {} unchanged, {} failed",
-                report.created,
-                report.updated,
-                report.unchanged,
-                report.failed.len()
-            ),
-        );
-    }
+    let models = tally.finish(&new_cursors, &progress);
     progress.finish();
 
     let report = SyncReport {
         started_at,
         finished_at: Utc::now(),
         incremental: cursors.values().any(Option::is_some),
-        models: MODELS
-            .iter()
-            .filter_map(|m| reports.remove(m.name))
-            .collect(),
+        models,
     };
     tracing::info!(
         created = report.created(),
@@ -266,6 +173,137 @@ pub async fn sync_with_client(
         "Odoo sync finished"
     );
     Ok(report)
+}
+
+/// The per-model reports being filled, and the `write_date` of every row that failed.
+struct Tally {
+    reports: BTreeMap<&'static str, ModelReport>,
+    failed_dates: BTreeMap<&'static str, Vec<String>>,
+}
+
+impl Tally {
+    fn new(
+        cursors: &BTreeMap<&'static str, Option<String>>,
+        read: &BTreeMap<&'static str, usize>,
+    ) -> Tally {
+        let reports = MODELS
+            .iter()
+            .map(|m| {
+                let report = ModelReport {
+                    model: m.name.to_string(),
+                    since: cursors.get(m.name).cloned().flatten(),
+                    read: read.get(m.name).copied().unwrap_or_default(),
+                    ..ModelReport::default()
+                };
+                (m.name, report)
+            })
+            .collect();
+        Tally {
+            reports,
+            failed_dates: BTreeMap::new(),
+        }
+    }
+
+    fn report(&mut self, model: &'static str) -> &mut ModelReport {
+        self.reports
+            .get_mut(model)
+            .expect("every written model is read")
+    }
+
+    fn fail(&mut self, model: &'static str, write_date: Option<String>, failure: RowFailure) {
+        self.failed_dates
+            .entry(model)
+            .or_default()
+            .extend(write_date);
+        self.report(model).failed.push(failure);
+    }
+
+    /// Maps every row to mirror, in write order, into the jobs to send. Rows that map to
+    /// nothing are counted as skipped, and rows that cannot be mapped as failed.
+    fn plan(
+        &mut self,
+        to_map: &BTreeMap<&'static str, BTreeSet<i64>>,
+        lookups: &Lookups,
+        progress: &Progress,
+    ) -> Vec<Job> {
+        let mut jobs = Vec::new();
+        for model in WRITE_ORDER {
+            for id in to_map.get(model).into_iter().flatten() {
+                let Some(row) = lookups.row(model, *id) else {
+                    continue;
+                };
+                let write_date = row
+                    .get("write_date")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                match map_row(model, row, lookups) {
+                    Ok(commands) if commands.is_empty() => self.report(model).skipped += 1,
+                    Ok(commands) => jobs.extend(commands.into_iter().map(|command| Job {
+                        model,
+                        id: *id,
+                        write_date: write_date.clone(),
+                        kind: command.kind().map(|k| k.name().to_string()),
+                        command,
+                        status: None,
+                        failure: None,
+                    })),
+                    Err(error) => {
+                        let failure = RowFailure {
+                            model: model.to_string(),
+                            id: *id,
+                            kind: None,
+                            error,
+                        };
+                        self.fail(model, write_date, failure);
+                    }
+                }
+            }
+            progress.message(model, "writing".to_string());
+        }
+        jobs
+    }
+
+    /// Counts the outcome of every job in its model's report.
+    fn count(&mut self, jobs: &[Job]) {
+        for job in jobs {
+            match job.status {
+                Some(Status::Created) => self.report(job.model).created += 1,
+                Some(Status::Updated) => self.report(job.model).updated += 1,
+                Some(Status::Unchanged) => self.report(job.model).unchanged += 1,
+                Some(Status::Failed) | None => {
+                    if let Some(failure) = job.failure.clone() {
+                        self.fail(job.model, job.write_date.clone(), failure);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sets each model's cursor, logs its counts, and returns the reports in read order.
+    fn finish(
+        mut self,
+        cursors: &BTreeMap<&'static str, String>,
+        progress: &Progress,
+    ) -> Vec<ModelReport> {
+        for (model, report) in &mut self.reports {
+            report.cursor = cursors.get(model).cloned().or_else(|| report.since.clone());
+            log_model(report);
+            progress.message(
+                model,
+                format!(
+                    "{} created, {} updated, {} unchanged, {} failed",
+                    report.created,
+                    report.updated,
+                    report.unchanged,
+                    report.failed.len()
+                ),
+            );
+        }
+        MODELS
+            .iter()
+            .filter_map(|m| self.reports.remove(m.name))
+            .collect()
+    }
 }
 
 fn map_row(model: &str, row: &Row, lookups: &Lookups) -> MapResult {
@@ -330,7 +368,10 @@ async fn write(
                     job.status = Some(status);
                     job.failure = None;
                 }
-                Err(EngineError::Store(error)) => return Err(error.into()),
+                // The database itself failed, so later rows would fail the same way.
+                Err(EngineError::Store(
+                    error @ (StoreError::Backend(_) | StoreError::Closed | StoreError::Corrupt(_)),
+                )) => return Err(error.into()),
                 Err(error) => {
                     job.status = Some(Status::Failed);
                     job.failure = Some(RowFailure {

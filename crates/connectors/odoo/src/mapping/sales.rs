@@ -87,6 +87,31 @@ fn line_billing_model(line: &RowView, lookups: &Lookups) -> Result<&'static str,
     billing_model(&RowView::new(PRODUCT, row))
 }
 
+/// Returns the billing model and untaxed amount of the contract an order's lines make: the
+/// lines' common billing model, or `mixed`, and the sum of their subtotals. Returns `None` when
+/// the order sells no service.
+pub(crate) fn contract_terms(
+    lines: &[&Row],
+    lookups: &Lookups,
+) -> Result<Option<(&'static str, Decimal)>, String> {
+    let mut models = BTreeSet::new();
+    let mut total = Decimal::ZERO;
+    for line in lines {
+        let line = RowView::new(SALE_ORDER_LINE, line);
+        if !is_service_line(&line)? {
+            continue;
+        }
+        models.insert(line_billing_model(&line, lookups)?);
+        total += line.number_or_zero("price_subtotal")?;
+    }
+    let model = match models.len() {
+        0 => return Ok(None),
+        1 => models.into_iter().next().unwrap_or("mixed"),
+        _ => "mixed",
+    };
+    Ok(Some((model, total)))
+}
+
 const OPPORTUNITY_STATES: &[(&str, &str)] = &[
     ("draft", "proposal"),
     ("sent", "negotiation"),
@@ -140,24 +165,9 @@ pub(crate) fn order(row: &Row, lookups: &Lookups) -> MapResult {
         .reference("owner", owner.clone());
     let mut commands = vec![opportunity.build()];
 
-    let mut models = BTreeSet::new();
-    let mut total = Decimal::ZERO;
-    let mut service_lines = 0;
-    for line in lookups.order_lines(view.id()) {
-        let line = RowView::new(SALE_ORDER_LINE, line);
-        if !is_service_line(&line)? {
-            continue;
-        }
-        service_lines += 1;
-        models.insert(line_billing_model(&line, lookups)?);
-        total += line.number_or_zero("price_subtotal")?;
-    }
-    if service_lines == 0 {
+    let Some((billing_model, total)) = contract_terms(&lookups.order_lines(view.id()), lookups)?
+    else {
         return Ok(commands);
-    }
-    let billing_model = match models.len() {
-        1 => models.into_iter().next().unwrap_or("mixed"),
-        _ => "mixed",
     };
     let mut contract = Upsert::keyed(
         Kind::Contract,
@@ -290,5 +300,43 @@ mod tests {
         }
         let error = model_of(&product("timesheet", json!(false), "Units")).unwrap_err();
         assert!(error.contains("product.product 50"), "{error}");
+    }
+
+    fn line(id: i64, product: i64, service: bool, subtotal: f64) -> Row {
+        json!({"id": id, "product_id": [product, "p"], "is_service": service,
+            "is_downpayment": false, "display_type": false, "price_subtotal": subtotal})
+        .as_object()
+        .unwrap()
+        .clone()
+    }
+
+    fn lookups_with_products() -> Lookups {
+        let hourly = product("timesheet", json!("delivered_timesheet"), "Hours");
+        let mut fixed = product("timesheet", json!("ordered_prepaid"), "Units");
+        fixed.insert("id".into(), json!(44));
+        let rows = std::collections::BTreeMap::from([(
+            PRODUCT,
+            std::collections::BTreeMap::from([(50, hourly), (44, fixed)]),
+        )]);
+        Lookups::new(rows)
+    }
+
+    #[test]
+    fn contract_terms_use_service_lines() {
+        let lookups = lookups_with_products();
+        let goods = line(1, 5, false, 70.0);
+        let hours = line(2, 50, true, 307.5);
+        let deposit = line(3, 44, true, 750.0);
+
+        let terms = contract_terms(&[&goods, &hours], &lookups).unwrap();
+        assert_eq!(
+            terms,
+            Some(("time_and_materials", "307.5".parse().unwrap()))
+        );
+
+        let terms = contract_terms(&[&goods, &hours, &deposit], &lookups).unwrap();
+        assert_eq!(terms, Some(("mixed", "1057.5".parse().unwrap())));
+
+        assert_eq!(contract_terms(&[&goods], &lookups).unwrap(), None);
     }
 }
