@@ -9,7 +9,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use chrono::Utc;
 use serde_json::Value;
 use steward_domain::{Actor, Command, CommandContext};
 use steward_engine::pipeline::UNRESOLVED_REFS;
@@ -121,7 +120,7 @@ pub async fn sync_with_client(
     client: &OdooClient,
     options: &SyncOptions,
 ) -> Result<SyncReport, SyncError> {
-    let started_at = Utc::now();
+    let started_at = engine.clock().now();
     client.authenticate().await?;
     let cursors = if options.full {
         BTreeMap::new()
@@ -161,7 +160,7 @@ pub async fn sync_with_client(
 
     let report = SyncReport {
         started_at,
-        finished_at: Utc::now(),
+        finished_at: engine.clock().now(),
         incremental: cursors.values().any(Option::is_some),
         models,
     };
@@ -485,6 +484,15 @@ fn log_model(report: &ModelReport) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Fails to compile when the sync cannot run on another task, as a server spawns it.
+    #[allow(dead_code)]
+    fn sync_future_is_send(engine: Arc<Engine>, config: OdooConfig) {
+        fn is_send<T: Send>(_: &T) {}
+        let options = SyncOptions::default();
+        let future = sync(&engine, &config, &options);
+        is_send(&future);
+    }
 
     #[test]
     fn failed_rows_hold_the_cursor_back() {
