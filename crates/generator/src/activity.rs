@@ -2,7 +2,7 @@
 //! seed and the date, and its records go to the writer as they are made, so memory stays
 //! flat however long the period.
 
-use chrono::{Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono::{Datelike, NaiveDate, NaiveTime, TimeZone, Utc};
 use indicatif::ProgressBar;
 use rand::seq::IndexedRandom;
 use rand::{RngExt, SeedableRng};
@@ -70,9 +70,9 @@ fn day_seed(seed: u64, day: NaiveDate) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Returns the state of an entry of `day`: approved two weeks back, submitted the week before
-/// the end of the period, and draft or submitted in its last days; one older entry in fifty
-/// is rejected.
+/// Returns the state of an entry of `day`. Entries two weeks old or older are approved, and
+/// about one in fifty of them rejected. Younger entries are submitted, except that some of
+/// the last four days' entries are still drafts.
 fn state_for(day: NaiveDate, end: NaiveDate, rng: &mut ChaCha8Rng) -> &'static str {
     let age = (end - day).num_days();
     if age >= 14 {
@@ -208,8 +208,8 @@ async fn write_person_day(
     Ok(())
 }
 
-/// A planted entry. Planted days lie more than two weeks before the end, where time is
-/// approved; the state is fixed so that no planted entry is drawn as rejected.
+/// Builds a planted entry. Planted days lie two weeks or more before the end, where time is
+/// approved. The state is fixed so that no planted entry is drawn as rejected.
 fn planted(project: usize, minutes: u32, notes: &str) -> Entry<'_> {
     Entry {
         project,
@@ -344,7 +344,7 @@ async fn write_entries(
             state = "invoiced";
         }
         if own_manager && matches!(state, "approved" | "rejected") {
-            // Nobody but the person could approve it, so it waits.
+            // Only the person could approve it, so it stays submitted.
             state = "submitted";
         }
         let submitted_by = (state != "draft").then(|| person.id.clone());
@@ -385,10 +385,8 @@ fn instant(day: NaiveDate, time: NaiveTime) -> String {
     let at = TIMEZONE
         .from_local_datetime(&local)
         .earliest()
-        .map(|d| d.with_timezone(&Utc))
-        // Office hours never fall in a skipped hour; UTC is only a safe fallback.
-        .unwrap_or_else(|| Utc.from_utc_datetime(&(local - Duration::hours(1))));
-    format_instant(at)
+        .expect("Brussels changes its clocks at night, never during office hours");
+    format_instant(at.with_timezone(&Utc))
 }
 
 struct PlannedExpense {
@@ -404,7 +402,7 @@ struct PlannedExpense {
     approved_by_self: bool,
 }
 
-/// An expense of a fixed amount in euros at home, for the planted records.
+/// Builds an expense of a fixed amount in euros paid at home, for the planted records.
 fn fixed_expense(
     config: &FirmConfig,
     category: &'static str,

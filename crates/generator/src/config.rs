@@ -12,15 +12,15 @@ pub const DEMO_END: (i32, u32, u32) = (2026, 11, 27);
 /// Working days (Monday to Friday) in the demo period: thirteen weeks, about three months.
 pub const DEMO_WORKING_DAYS: usize = 65;
 
-/// The fewest people a firm can have: the planted exceptions need five distinct consultants
-/// besides the partners and managers.
+/// Minimum number of people: the planted exceptions need five distinct staff members besides
+/// the partner, the directors and the managers.
 pub const MIN_PEOPLE: usize = 12;
 
-/// The fewest working days a period can have, so that approved, submitted and draft weeks
+/// Minimum number of working days in a period, so that approved, submitted and draft weeks
 /// and a project closed mid-period all fit.
 pub const MIN_WORKING_DAYS: usize = 20;
 
-/// What to generate. The same configuration always generates the same firm: the same people,
+/// A description of the firm to generate. The same configuration always generates the same firm: the same people,
 /// projects, hours and amounts, though record ids differ between runs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FirmConfig {
@@ -40,7 +40,7 @@ pub struct FirmConfig {
 }
 
 impl FirmConfig {
-    /// About 25 people, 6 clients and 10 projects over thirteen weeks ending on
+    /// Returns a firm of 25 people, 6 clients and 10 projects over thirteen weeks ending on
     /// [`DEMO_END`].
     pub fn demo() -> FirmConfig {
         let (year, month, day) = DEMO_END;
@@ -56,7 +56,7 @@ impl FirmConfig {
         }
     }
 
-    /// A firm of `people` over `working_days` days (Monday to Friday) ending on
+    /// Returns a firm of `people` over `working_days` days (Monday to Friday) ending on
     /// [`DEMO_END`], with one client per ten people and one project, and so one contract,
     /// per person. `benchmark(2000, 260)` logs about a million timesheet entries on 2,000
     /// contracts.

@@ -1,6 +1,6 @@
 //! The plan of the firm's standing records: calendars, people and their manager tree, clients,
 //! contracts, projects, allocations and leaves, with the people and days that carry the
-//! planted exceptions. The plan holds no timesheets or expenses; those are generated day by
+//! planted exceptions. The plan contains no timesheets or expenses; those are generated day by
 //! day from it.
 
 use std::collections::BTreeSet;
@@ -68,8 +68,8 @@ const PARTNER: usize = 0;
 const DIRECTOR: usize = 1;
 const MANAGER: usize = 2;
 
-/// Contract billing models, in the order the first projects use them, so a firm with seven
-/// projects or more has every model.
+/// Contract billing models, in the order the first projects use them. The last project is the
+/// closed one, billed by time, so a firm with eight projects or more has every model.
 pub const MODELS: &[&str] = &[
     "time_and_materials",
     "fixed_fee",
@@ -98,7 +98,7 @@ pub struct Person {
     pub email: String,
     pub role: usize,
     pub manager: Option<usize>,
-    /// Who approves this person's time and expenses: the manager, or for the managing
+    /// The approver of this person's time and expenses: the manager, or for the managing
     /// partner, the first director.
     pub approver: usize,
     pub calendar: usize,
@@ -234,7 +234,7 @@ pub fn plan(config: &FirmConfig, rng: &mut ChaCha8Rng) -> Firm {
     let internal_project = projects.len() - 1;
     let closed_project = internal_project - 1;
 
-    // The planted people are five distinct staff members; a manager approves their own
+    // The planted people are five distinct staff members, and a manager approves their own
     // expense.
     let mut staff: Vec<usize> = (0..people.len())
         .filter(|i| people[*i].role > MANAGER)
@@ -349,11 +349,20 @@ fn unique_names(count: usize, rng: &mut ChaCha8Rng) -> Vec<(String, String)> {
     names
 }
 
-/// Lower-cases a name and keeps ASCII letters, digits and dots, so `Gaëlle.De Smet` becomes
-/// `galle.desmet`.
+/// Lower-cases a name, drops the accents of the letters in the name lists and keeps ASCII
+/// letters, digits and dots, so `Gaëlle.De Smet` becomes `gaelle.desmet`.
 fn email_local_part(name: &str) -> String {
     name.to_lowercase()
         .chars()
+        .map(|c| match c {
+            'à' | 'á' | 'â' | 'ä' => 'a',
+            'ç' => 'c',
+            'è' | 'é' | 'ê' | 'ë' => 'e',
+            'ì' | 'í' | 'î' | 'ï' => 'i',
+            'ò' | 'ó' | 'ô' | 'ö' => 'o',
+            'ù' | 'ú' | 'û' | 'ü' => 'u',
+            other => other,
+        })
         .filter(|c| c.is_ascii_alphanumeric() || *c == '.')
         .collect()
 }
@@ -571,8 +580,7 @@ fn plan_allocations(
     let mut order: Vec<usize> = (0..client_projects).collect();
     order.shuffle(rng);
     let mut next = 0;
-    for index in 0..people.len() {
-        let person = &people[index];
+    for (index, person) in people.iter_mut().enumerate() {
         let week = if person.calendar == PART_TIME { 32 } else { 40 };
         let billable_hours = week * (100 - person.internal_percent) / 100;
         if billable_hours == 0 {
@@ -609,12 +617,12 @@ fn plan_allocations(
                 end: projects[project].end,
             })
             .collect();
-        people[index].allocations = allocations;
+        person.allocations = allocations;
     }
 }
 
 /// Plans one leave block per 60 working days on average, each of one to five working days.
-/// Blocks never overlap, and one in five is sick leave.
+/// Blocks never overlap, and about one in five is sick leave.
 fn plan_leaves(config: &FirmConfig, calendar: &WorkCalendar, rng: &mut ChaCha8Rng) -> Vec<Leave> {
     let days: Vec<NaiveDate> = config
         .working_days()
@@ -666,4 +674,16 @@ pub fn mean_rate(roles: &[usize]) -> u32 {
     }
     let total: u32 = roles.iter().map(|r| ROLES[*r].rate_eur).sum();
     total / roles.len() as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_local_part_drops_accents() {
+        assert_eq!(email_local_part("Gaëlle.De Smet"), "gaelle.desmet");
+        assert_eq!(email_local_part("Zoë.Müller"), "zoe.muller");
+        assert_eq!(email_local_part("Chloé.K.El Amrani"), "chloe.k.elamrani");
+    }
 }

@@ -42,7 +42,7 @@ pub enum GenerateError {
     Write {
         kind: Kind,
         id: String,
-        error: EngineError,
+        error: Box<EngineError>,
     },
 }
 
@@ -56,7 +56,7 @@ pub struct PlantedException {
     pub records: Vec<RecordRef>,
 }
 
-/// What [`generate`] wrote.
+/// Counts, totals and planted exceptions of one [`generate`] run.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct GenerateReport {
     pub seed: u64,

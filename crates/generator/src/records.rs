@@ -526,7 +526,7 @@ async fn write_allocations(
                 .await?;
         }
     }
-    // Every fifth client project has a role nobody fills yet.
+    // Every fifth active client project has an open role, with no one booked yet.
     let client_projects = firm
         .projects
         .iter()

@@ -10,10 +10,10 @@ use steward_engine::Engine;
 use crate::GenerateError;
 
 /// Commands sent to the engine at once. The engine commits them in grouped transactions, and
-/// the generator holds no more than one batch in memory.
+/// the generator keeps no more than one batch in memory.
 pub const BATCH_SIZE: usize = 2000;
 
-/// The actor of every generated record. An integration may create records in any state, such
+/// Returns the actor of every generated record. An integration may create records in any state, such
 /// as approved timesheets and closed projects.
 pub fn actor() -> Actor {
     Actor::integration("generator")
@@ -78,7 +78,11 @@ impl<'a> Writer<'a> {
         let outcomes = self.engine.execute_all(batch).await;
         for ((kind, id), outcome) in kinds.into_iter().zip(outcomes) {
             if let Err(error) = outcome {
-                return Err(GenerateError::Write { kind, id, error });
+                return Err(GenerateError::Write {
+                    kind,
+                    id,
+                    error: Box::new(error),
+                });
             }
             *self.counts.entry(kind).or_default() += 1;
             self.commands += 1;

@@ -12,6 +12,13 @@ use steward_generator::{FirmConfig, GenerateError, GenerateReport, generate};
 use steward_store::{AggregateQuery, FindingQuery, ReadTx, Store, StoreError, read};
 use steward_store_sqlite::{SqliteOptions, SqliteStore};
 
+/// Employee and project names, and per-group counts and sums of hours and amounts.
+type Fingerprint = (
+    Vec<String>,
+    Vec<String>,
+    Vec<BTreeMap<String, (u64, Decimal)>>,
+);
+
 struct Harness {
     engine: Arc<Engine>,
     _dir: tempfile::TempDir,
@@ -59,13 +66,7 @@ impl Harness {
     }
 
     /// Returns what identifies a firm without its record ids: names, hours and amounts.
-    fn fingerprint(
-        &self,
-    ) -> (
-        Vec<String>,
-        Vec<String>,
-        Vec<BTreeMap<String, (u64, Decimal)>>,
-    ) {
+    fn fingerprint(&self) -> Fingerprint {
         let mut people: Vec<String> = self
             .all(Kind::Employee)
             .iter()
@@ -166,11 +167,28 @@ async fn demo_firm_is_shaped_like_a_firm() {
         .collect();
     assert_eq!(without_manager.len(), 1);
     assert_eq!(without_manager[0].text("role"), Some("Managing Partner"));
-    let part_time = people
-        .iter()
-        .filter(|p| p.ref_id("calendar").is_some())
-        .count();
-    assert_eq!(part_time, people.len(), "every employee has a calendar");
+    let calendars: BTreeMap<String, String> = h
+        .all(Kind::WorkCalendar)
+        .into_iter()
+        .map(|c| (c.id.clone(), c.title()))
+        .collect();
+    let mut per_calendar: BTreeMap<&str, usize> = BTreeMap::new();
+    for person in &people {
+        let calendar = person
+            .ref_id("calendar")
+            .expect("every employee has a calendar");
+        *per_calendar
+            .entry(calendars[calendar].as_str())
+            .or_default() += 1;
+    }
+    assert!(
+        per_calendar["Full time 40 hours/week"] > 0,
+        "{per_calendar:?}"
+    );
+    assert!(
+        per_calendar["Part time 32 hours/week"] > 0,
+        "{per_calendar:?}"
+    );
 
     // Billable time sits on projects whose contract bills time.
     // SQLite groups JSON booleans as 1 and 0.
