@@ -3,6 +3,7 @@
 mod commands;
 mod demo;
 mod serve;
+mod sync;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -63,6 +64,13 @@ enum Command {
         #[command(subcommand)]
         command: commands::TokenCommand,
     },
+    /// Mirror another system of record into Steward.
+    Sync {
+        #[command(subcommand)]
+        command: sync::SyncCommand,
+    },
+    /// Serve captured Odoo 17 answers on loopback, to try `steward sync odoo` without Odoo.
+    OdooReplay(sync::ReplayArgs),
 }
 
 fn main() -> ExitCode {
@@ -87,6 +95,8 @@ fn main() -> ExitCode {
             Command::Findings(args) => commands::findings(args).await,
             Command::DeadLetters { command } => commands::dead_letters(command).await,
             Command::Tokens { command } => commands::tokens(command).await,
+            Command::Sync { command } => sync::sync(command).await,
+            Command::OdooReplay(args) => sync::replay(args).await,
         }
     });
     match result {

@@ -1,0 +1,112 @@
+//! `steward sync odoo` and `steward odoo-replay`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::StoreArgs;
+use crate::commands::open_engine;
+
+#[derive(clap::Args)]
+pub struct OdooArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Base URL of the Odoo server, such as https://erp.example.com.
+    #[arg(long, env = "STEWARD_ODOO_URL")]
+    url: String,
+    /// Odoo database name.
+    #[arg(long, env = "STEWARD_ODOO_DB")]
+    db: String,
+    /// Login of the Odoo user to read as.
+    #[arg(long, env = "STEWARD_ODOO_LOGIN")]
+    login: String,
+    /// Password or API key of that user.
+    #[arg(long, env = "STEWARD_ODOO_PASSWORD", hide_env_values = true)]
+    password: String,
+    /// Read every record instead of those changed since the last sync.
+    #[arg(long)]
+    full: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Subcommand)]
+pub enum SyncCommand {
+    /// Mirror an Odoo 17 firm over its JSON-RPC API: partners, people, calendars, leaves,
+    /// services, sale orders as deals and contracts, projects, tasks, milestones, timesheets,
+    /// expenses and invoices.
+    Odoo(OdooArgs),
+}
+
+pub async fn sync(command: SyncCommand) -> anyhow::Result<ExitCode> {
+    let SyncCommand::Odoo(args) = command;
+    let engine = open_engine(&args.store).await?;
+    let config = steward_odoo::OdooConfig {
+        url: args.url.clone(),
+        db: args.db.clone(),
+        login: args.login.clone(),
+        password: args.password.clone(),
+    };
+    let options = steward_odoo::SyncOptions { full: args.full, ..steward_odoo::SyncOptions::default() };
+    let report = steward_odoo::sync(&engine, &config, &options)
+        .await
+        .with_context(|| format!("the sync from {} failed", args.url))?;
+    engine.drain().await?;
+    let controls = engine.run_controls().await?;
+    engine.drain().await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"sync": report, "controls": controls}))?);
+    } else {
+        print_report(&report);
+        let open: usize = controls.open.values().sum();
+        println!("controls: {open} open findings ({} new); list them with `steward findings`", controls.opened);
+    }
+    let failed: usize = report.models.iter().map(|m| m.failed.len()).sum();
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn print_report(report: &steward_odoo::SyncReport) {
+    println!("{:<28} {:>6} {:>8} {:>8} {:>10} {:>8} {:>7}", "model", "read", "created", "updated", "unchanged", "skipped", "failed");
+    for model in &report.models {
+        println!(
+            "{:<28} {:>6} {:>8} {:>8} {:>10} {:>8} {:>7}",
+            model.model,
+            model.read,
+            model.created,
+            model.updated,
+            model.unchanged,
+            model.skipped,
+            model.failed.len()
+        );
+        for failure in &model.failed {
+            println!("  {} {}: {}", failure.model, failure.id, failure.error);
+        }
+    }
+}
+
+#[derive(clap::Args)]
+pub struct ReplayArgs {
+    /// Folder of captured Odoo 17 JSON-RPC exchanges, such as ../shared/data/odoo17-jsonrpc.
+    #[arg(long)]
+    data: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8069")]
+    listen: SocketAddr,
+}
+
+/// Serves captured Odoo answers on loopback, so the sync can be tried without an Odoo server.
+pub async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    eprintln!(
+        "answering Odoo JSON-RPC from {} on http://{} (database steward_demo, login admin, password admin)",
+        args.data.display(),
+        listener.local_addr()?
+    );
+    steward_odoo_replay::serve(&args.data, listener).await?;
+    Ok(ExitCode::SUCCESS)
+}
