@@ -217,7 +217,10 @@ async fn utf16_export_matches_utf8_import() {
     h.import(&toggl_file()).await;
     let events = h.events();
 
-    let text = std::fs::read_to_string(toggl_file()).unwrap();
+    // Files saved on Windows may end their lines with CRLF.
+    let text = std::fs::read_to_string(toggl_file())
+        .unwrap()
+        .replace('\n', "\r\n");
     let path = h.write_file("toggl-utf16.csv", &utf16le_with_bom(&text));
     let report = h.import(&path).await;
     assert_eq!(report.encoding, "UTF-16LE");
