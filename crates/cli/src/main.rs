@@ -71,6 +71,13 @@ enum Command {
     },
     /// Serve captured Odoo 17 answers on loopback, to try `steward sync odoo` without Odoo.
     OdooReplay(sync::ReplayArgs),
+    /// Import time from a time-tracking export.
+    Import {
+        #[command(subcommand)]
+        command: demo::ImportCommand,
+    },
+    /// Write a generated, seeded sample firm into the database.
+    Generate(demo::GenerateArgs),
 }
 
 fn main() -> ExitCode {
@@ -97,6 +104,8 @@ fn main() -> ExitCode {
             Command::Tokens { command } => commands::tokens(command).await,
             Command::Sync { command } => sync::sync(command).await,
             Command::OdooReplay(args) => sync::replay(args).await,
+            Command::Import { command } => demo::import(command).await,
+            Command::Generate(args) => demo::generate_command(args).await,
         }
     });
     match result {

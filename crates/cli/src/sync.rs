@@ -50,7 +50,10 @@ pub async fn sync(command: SyncCommand) -> anyhow::Result<ExitCode> {
         login: args.login.clone(),
         password: args.password.clone(),
     };
-    let options = steward_odoo::SyncOptions { full: args.full, ..steward_odoo::SyncOptions::default() };
+    let options = steward_odoo::SyncOptions {
+        full: args.full,
+        ..steward_odoo::SyncOptions::default()
+    };
     let report = steward_odoo::sync(&engine, &config, &options)
         .await
         .with_context(|| format!("the sync from {} failed", args.url))?;
@@ -58,18 +61,33 @@ pub async fn sync(command: SyncCommand) -> anyhow::Result<ExitCode> {
     let controls = engine.run_controls().await?;
     engine.drain().await?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"sync": report, "controls": controls}))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"sync": report, "controls": controls})
+            )?
+        );
     } else {
         print_report(&report);
         let open: usize = controls.open.values().sum();
-        println!("controls: {open} open findings ({} new); list them with `steward findings`", controls.opened);
+        println!(
+            "controls: {open} open findings ({} new); list them with `steward findings`",
+            controls.opened
+        );
     }
     let failed: usize = report.models.iter().map(|m| m.failed.len()).sum();
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn print_report(report: &steward_odoo::SyncReport) {
-    println!("{:<28} {:>6} {:>8} {:>8} {:>10} {:>8} {:>7}", "model", "read", "created", "updated", "unchanged", "skipped", "failed");
+    println!(
+        "{:<28} {:>6} {:>8} {:>8} {:>10} {:>8} {:>7}",
+        "model", "read", "created", "updated", "unchanged", "skipped", "failed"
+    );
     for model in &report.models {
         println!(
             "{:<28} {:>6} {:>8} {:>8} {:>10} {:>8} {:>7}",

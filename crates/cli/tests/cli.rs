@@ -3,7 +3,11 @@
 use std::process::Command;
 
 fn steward(args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_steward")).args(args).env("STEWARD_LOG", "warn").output().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_steward"))
+        .args(args)
+        .env("STEWARD_LOG", "warn")
+        .output()
+        .unwrap();
     (
         output.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -20,7 +24,10 @@ fn rules_check_accepts_the_examples() {
     let (code, stdout, stderr) = steward(&["rules", "check", &examples()]);
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains("rules in"), "{stdout}");
-    assert!(stdout.contains("review-large-expense: expense entered state submitted"), "{stdout}");
+    assert!(
+        stdout.contains("review-large-expense: expense entered state submitted"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -35,8 +42,14 @@ fn rules_check_reports_file_line_and_fix() {
     assert_eq!(code, 1);
     let file = dir.path().join("broken.yaml").display().to_string();
     assert!(stdout.contains(&format!("{file}:3:")), "{stdout}");
-    assert!(stdout.contains("`paid` is not a state of expense; states are draft, submitted"), "{stdout}");
-    assert!(stdout.contains("`amount`: `lots` is not a decimal number"), "{stdout}");
+    assert!(
+        stdout.contains("`paid` is not a state of expense; states are draft, submitted"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("`amount`: `lots` is not a decimal number"),
+        "{stdout}"
+    );
     assert!(stdout.contains("2 errors"), "{stdout}");
 }
 
@@ -44,7 +57,10 @@ fn rules_check_reports_file_line_and_fix() {
 fn rules_check_rejects_a_missing_folder() {
     let (code, _, stderr) = steward(&["rules", "check", "/nonexistent/rules"]);
     assert_eq!(code, 1);
-    assert!(stderr.contains("/nonexistent/rules is not a folder"), "{stderr}");
+    assert!(
+        stderr.contains("/nonexistent/rules is not a folder"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -52,15 +68,45 @@ fn tokens_are_created_and_listed() {
     let dir = tempfile::tempdir().unwrap();
     let database = dir.path().join("t.db");
     let database = database.to_str().unwrap();
-    let (code, stdout, stderr) = steward(&["tokens", "create", "n8n", "--role", "integration", "--database", database]);
+    let (code, stdout, stderr) = steward(&[
+        "tokens",
+        "create",
+        "n8n",
+        "--role",
+        "integration",
+        "--database",
+        database,
+    ]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.trim().starts_with("stw_"));
-    let (code, _, stderr) = steward(&["tokens", "create", "n8n", "--role", "integration", "--database", database]);
+    let (code, _, stderr) = steward(&[
+        "tokens",
+        "create",
+        "n8n",
+        "--role",
+        "integration",
+        "--database",
+        database,
+    ]);
     assert_eq!(code, 1);
-    assert!(stderr.contains("a token named `n8n` already exists"), "{stderr}");
+    assert!(
+        stderr.contains("a token named `n8n` already exists"),
+        "{stderr}"
+    );
     let (_, stdout, _) = steward(&["tokens", "list", "--database", database]);
-    assert!(stdout.contains("n8n") && stdout.contains("integration") && !stdout.contains("stw_"), "{stdout}");
-    let (code, _, stderr) = steward(&["tokens", "create", "x", "--role", "root", "--database", database]);
+    assert!(
+        stdout.contains("n8n") && stdout.contains("integration") && !stdout.contains("stw_"),
+        "{stdout}"
+    );
+    let (code, _, stderr) = steward(&[
+        "tokens",
+        "create",
+        "x",
+        "--role",
+        "root",
+        "--database",
+        database,
+    ]);
     assert_eq!(code, 1);
     assert!(stderr.contains("`root` is not a role"), "{stderr}");
 }
