@@ -15,6 +15,14 @@ use crate::StoreArgs;
 
 /// Opens the database and an engine over it, with the rules stored in it.
 pub async fn open_engine(args: &StoreArgs) -> anyhow::Result<Arc<Engine>> {
+    open_engine_with(args, EngineConfig::default()).await
+}
+
+/// Opens the database and an engine with `config` over it, with the rules stored in it.
+pub async fn open_engine_with(
+    args: &StoreArgs,
+    config: EngineConfig,
+) -> anyhow::Result<Arc<Engine>> {
     let durability =
         Durability::parse(&args.durability).context("durability must be full or normal")?;
     let options = SqliteOptions {
@@ -23,7 +31,7 @@ pub async fn open_engine(args: &StoreArgs) -> anyhow::Result<Arc<Engine>> {
     };
     let store: Arc<dyn Store> = SqliteStore::open(&args.database, options)
         .with_context(|| format!("cannot open the database {}", args.database.display()))?;
-    let engine = Engine::new(store, Arc::new(SystemClock), EngineConfig::default());
+    let engine = Engine::new(store, Arc::new(SystemClock), config);
     engine
         .reload_rules()
         .await

@@ -13,7 +13,7 @@ use steward_http::AppState;
 use tokio::sync::watch;
 
 use crate::StoreArgs;
-use crate::commands::open_engine;
+use steward_engine::EngineConfig;
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
@@ -35,6 +35,11 @@ pub struct ServeArgs {
     /// Worker tasks that run jobs.
     #[arg(long, default_value_t = 2)]
     workers: usize,
+
+    /// Run rule actions that touch only Steward's records in the transaction of their event
+    /// (`true`), or always through the job queue (`false`).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    inline_actions: bool,
 }
 
 /// The example rules shipped in the repository, installed by `--demo`.
@@ -76,7 +81,11 @@ fn lock_database(database: &Path) -> anyhow::Result<File> {
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let _lock = lock_database(&args.store.database)?;
-    let engine = open_engine(&args.store).await?;
+    let config = EngineConfig {
+        inline_jobs: args.inline_actions,
+        ..EngineConfig::default()
+    };
+    let engine = crate::commands::open_engine_with(&args.store, config).await?;
     engine.recover().await?;
 
     if let Some(dir) = &args.rules {

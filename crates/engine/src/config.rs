@@ -21,6 +21,10 @@ pub struct EngineConfig {
     pub controls_debounce: Duration,
     /// Whether changes to time, expenses, people and projects schedule the controls.
     pub controls_on_change: bool,
+    /// Whether a rule's actions that touch only Steward's own records run at once, in the
+    /// transaction of the event that triggered them. A failed attempt becomes a queued job
+    /// that workers retry. Off, every rule run waits for a worker.
+    pub inline_jobs: bool,
 }
 
 impl Default for EngineConfig {
@@ -35,6 +39,7 @@ impl Default for EngineConfig {
             poll_interval: Duration::from_millis(500),
             controls_debounce: Duration::from_secs(5),
             controls_on_change: true,
+            inline_jobs: true,
         }
     }
 }

@@ -85,7 +85,7 @@ impl Engine {
                 config: &config,
                 now: clock.now(),
             };
-            pipeline::apply(tx, &env, command, context)
+            pipeline::apply(tx, &env, command.clone(), context.clone())
         });
         async move {
             let outcome = future.await;

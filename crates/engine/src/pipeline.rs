@@ -11,12 +11,12 @@ use steward_domain::command::{ExternalKey, ExternalRef};
 use steward_domain::finding::RaisedFinding;
 use steward_domain::plan::{Planned, Stamp, plan_business_event, plan_create, plan_update};
 use steward_domain::{
-    Command, CommandContext, DomainError, Event, FieldError, Kind, Record, RecordRef, Severity,
-    new_id,
+    Actor, Command, CommandContext, DomainError, Event, FieldError, Kind, Record, RecordRef,
+    Severity, new_id,
 };
 use steward_rules::context::{self, Expansion};
 use steward_rules::eval::{evaluate_condition, resolve_actions};
-use steward_rules::{ResolvedAction, Rule, RuleSet, VM};
+use steward_rules::{Effect, ResolvedAction, Rule, RuleSet, VM};
 use steward_store::{ExternalLink, Job, JobState, Run, RunStatus, WriteTx};
 
 use crate::config::EngineConfig;
@@ -338,7 +338,7 @@ fn check_references(tx: &mut dyn WriteTx, planned: &Planned) -> Result<(), Engin
     for (field, kind, id) in &planned.references {
         // A record may point at itself, such as an employee who is their own manager.
         let itself = *kind == planned.record.kind && *id == planned.record.id;
-        if !itself && tx.record(*kind, id)?.is_none() {
+        if !itself && !tx.record_exists(*kind, id)? {
             errors.push(FieldError::new(
                 field.as_str(),
                 &Value::String(id.clone()),
@@ -425,13 +425,12 @@ pub fn dispatch(
                 record: event.record.clone(),
                 actions,
             };
-            let job = Job {
+            let mut job = Job {
                 id: new_id(),
                 key: format!("rule/{}/{}/{}", rule.id, rule.version, event.id),
                 kind: RULE_JOB.into(),
                 run_id: Some(run.id.clone()),
-                payload: serde_json::to_value(&payload)
-                    .map_err(|e| EngineError::Rule(format!("cannot encode job: {e}")))?,
+                payload: Value::Null,
                 state: JobState::Pending,
                 attempts: 0,
                 max_attempts: env.config.max_attempts,
@@ -442,6 +441,20 @@ pub fn dispatch(
                 created_at: env.now,
                 updated_at: env.now,
             };
+            if env.config.inline_jobs {
+                match run_inline(tx, env, &payload)? {
+                    Ok(outcomes) => {
+                        run.status = RunStatus::Succeeded;
+                        run.actions = Value::Array(outcomes);
+                        run.finished_at = Some(env.now);
+                        tx.insert_run(&run)?;
+                        continue;
+                    }
+                    Err(error) => record_inline_failure(&mut run, &mut job, env, &error),
+                }
+            }
+            job.payload = serde_json::to_value(&payload)
+                .map_err(|e| EngineError::Rule(format!("cannot encode job: {e}")))?;
             if tx.insert_job(&job)? {
                 jobs += 1;
             } else {
@@ -516,6 +529,127 @@ fn evaluate_rule(
         }
     }
     (run, resolved)
+}
+
+/// Applies a rule job's actions in order, as the rule, one level deeper than its event.
+pub(crate) fn run_actions(
+    tx: &mut dyn WriteTx,
+    env: &Env,
+    job: &RuleJob,
+) -> Result<Vec<Value>, EngineError> {
+    let context = CommandContext {
+        actor: Actor::rule(&job.rule_id),
+        cause: Some(job.event_id.clone()),
+        correlation: Some(job.correlation.clone()),
+        depth: job.depth + 1,
+    };
+    let mut outcomes = Vec::with_capacity(job.actions.len());
+    for (index, action) in job.actions.iter().enumerate() {
+        let command = match &action.effect {
+            Effect::Update {
+                target,
+                fields,
+                state,
+            } => Command::Update {
+                kind: target.kind,
+                id: target.id.clone(),
+                expected_version: None,
+                state: state.clone(),
+                fields: fields.clone(),
+                attributes: Default::default(),
+            },
+            Effect::Create {
+                kind,
+                fields,
+                state,
+            } => Command::Create {
+                kind: *kind,
+                id: None,
+                state: state.clone(),
+                fields: fields.clone(),
+                attributes: Default::default(),
+            },
+            Effect::Emit { name, record, data } => Command::Emit {
+                name: name.clone(),
+                record: record.clone(),
+                data: data.clone(),
+            },
+        };
+        let outcome = apply(tx, env, command, context.clone()).map_err(|error| match error {
+            EngineError::Domain(e) => EngineError::Domain(steward_domain::DomainError::Invalid(
+                format!("action {} ({}) failed: {e}", index + 1, action.action),
+            )),
+            other => other,
+        })?;
+        outcomes.push(json!({
+            "action": action.action,
+            "effect": action.effect,
+            "outcome": describe(&outcome),
+        }));
+    }
+    Ok(outcomes)
+}
+
+fn describe(outcome: &Outcome) -> Value {
+    json!({
+        "record": outcome.record.as_ref().map(|r| r.reference()),
+        "event": outcome.event.as_ref().map(|e| &e.id),
+        "created": outcome.created,
+        "changed": outcome.event.is_some(),
+    })
+}
+
+/// Runs a job's actions at once, inside the transaction that queued it. The outer `Result`
+/// carries store failures, which abort the whole write; the inner one the job's own failure,
+/// after which the transaction holds none of the job's writes.
+///
+/// A single action needs no savepoint: `apply` finishes validating before its first write,
+/// so an action that fails has written nothing.
+fn run_inline(
+    tx: &mut dyn WriteTx,
+    env: &Env,
+    job: &RuleJob,
+) -> Result<Result<Vec<Value>, EngineError>, EngineError> {
+    if job.actions.len() == 1 {
+        let before = tx.write_count();
+        return match run_actions(tx, env, job) {
+            Ok(outcomes) => Ok(Ok(outcomes)),
+            Err(error) if error.is_transient() => Err(error),
+            Err(error) if tx.write_count() == before => Ok(Err(error)),
+            Err(error) => Err(EngineError::Rule(format!(
+                "an action failed after writing, which validation should have prevented: {error}"
+            ))),
+        };
+    }
+    let mut result = None;
+    tx.nested(&mut |tx| {
+        let outcome = run_actions(tx, env, job);
+        let keep = outcome.is_ok();
+        result = Some(outcome);
+        keep
+    })?;
+    match result.expect("the nested write ran") {
+        Err(error) if error.is_transient() => Err(error),
+        other => Ok(other),
+    }
+}
+
+/// Turns a failed inline attempt into the job's first attempt: retried later by a worker, or
+/// dead at once when retrying cannot help.
+fn record_inline_failure(run: &mut Run, job: &mut Job, env: &Env, error: &EngineError) {
+    let message = error.to_string();
+    job.attempts = 1;
+    job.last_error = Some(message.clone());
+    run.error = Some(message);
+    if error.is_transient() && job.max_attempts > 1 {
+        let delay = crate::worker::backoff(1, env.config.base_backoff, env.config.max_backoff);
+        job.run_at = env.now + Duration::from_std(delay).unwrap_or_default();
+        run.status = RunStatus::Retrying;
+    } else {
+        job.state = JobState::Dead;
+        run.status = RunStatus::Dead;
+        run.finished_at = Some(env.now);
+    }
 }
 
 /// Raises a finding that shows the causal chain that hit the depth limit.

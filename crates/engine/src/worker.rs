@@ -5,17 +5,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde_json::{Value, json};
-use steward_domain::{Actor, Command, CommandContext};
-use steward_rules::Effect;
-use steward_store::{Job, RunStatus, StoreError, WriteTx};
+use serde_json::Value;
+use steward_store::{Job, RunStatus, StoreError};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::Engine;
 use crate::error::EngineError;
 use crate::metric_names;
-use crate::pipeline::{CONTROLS_JOB, Env, Outcome, RULE_JOB, RuleJob, apply};
+use crate::pipeline::{CONTROLS_JOB, Env, RULE_JOB, RuleJob, run_actions};
 
 /// Computes the delay before retry number `attempt` (1 for the first retry): exponential from
 /// `base`, capped at `max`, with the upper half randomised so that failed jobs do not retry
@@ -197,70 +195,6 @@ impl Engine {
             tracing::error!(job = %job.id, error = %store_error, "recording a job failure failed");
         }
     }
-}
-
-/// Applies a rule job's actions in order, as the rule, one level deeper than its event.
-fn run_actions(tx: &mut dyn WriteTx, env: &Env, job: &RuleJob) -> Result<Vec<Value>, EngineError> {
-    let context = CommandContext {
-        actor: Actor::rule(&job.rule_id),
-        cause: Some(job.event_id.clone()),
-        correlation: Some(job.correlation.clone()),
-        depth: job.depth + 1,
-    };
-    let mut outcomes = Vec::with_capacity(job.actions.len());
-    for (index, action) in job.actions.iter().enumerate() {
-        let command = match &action.effect {
-            Effect::Update {
-                target,
-                fields,
-                state,
-            } => Command::Update {
-                kind: target.kind,
-                id: target.id.clone(),
-                expected_version: None,
-                state: state.clone(),
-                fields: fields.clone(),
-                attributes: Default::default(),
-            },
-            Effect::Create {
-                kind,
-                fields,
-                state,
-            } => Command::Create {
-                kind: *kind,
-                id: None,
-                state: state.clone(),
-                fields: fields.clone(),
-                attributes: Default::default(),
-            },
-            Effect::Emit { name, record, data } => Command::Emit {
-                name: name.clone(),
-                record: record.clone(),
-                data: data.clone(),
-            },
-        };
-        let outcome = apply(tx, env, command, context.clone()).map_err(|error| match error {
-            EngineError::Domain(e) => EngineError::Domain(steward_domain::DomainError::Invalid(
-                format!("action {} ({}) failed: {e}", index + 1, action.action),
-            )),
-            other => other,
-        })?;
-        outcomes.push(json!({
-            "action": action.action,
-            "effect": action.effect,
-            "outcome": describe(&outcome),
-        }));
-    }
-    Ok(outcomes)
-}
-
-fn describe(outcome: &Outcome) -> Value {
-    json!({
-        "record": outcome.record.as_ref().map(|r| r.reference()),
-        "event": outcome.event.as_ref().map(|e| &e.id),
-        "created": outcome.created,
-        "changed": outcome.event.is_some(),
-    })
 }
 
 #[cfg(test)]

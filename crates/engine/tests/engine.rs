@@ -15,13 +15,24 @@ struct Harness {
     _dir: tempfile::TempDir,
 }
 
+/// An engine whose rule actions run inline, in the transaction of their event.
 fn harness() -> Harness {
+    harness_with(true)
+}
+
+/// An engine whose rule actions all wait for a worker, so tests can count jobs.
+fn queued_harness() -> Harness {
+    harness_with(false)
+}
+
+fn harness_with(inline_jobs: bool) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> =
         SqliteStore::open(dir.path().join("steward.db"), SqliteOptions::default()).unwrap();
     let clock = Arc::new(ManualClock::new("2026-12-04T10:00:00Z".parse().unwrap()));
     let config = EngineConfig {
         controls_on_change: false,
+        inline_jobs,
         ..EngineConfig::default()
     };
     Harness {
@@ -145,7 +156,7 @@ async fn invalid_commands_store_nothing() {
 
 #[tokio::test]
 async fn rule_fires_once_per_transition_and_explains_itself() {
-    let h = harness();
+    let h = queued_harness();
     h.install(SUBMIT_RULE).await;
     let boss = h.employee("Marc", None).await;
     let ann = h.employee("Ann", Some(&boss)).await;
@@ -193,6 +204,137 @@ async fn rule_fires_once_per_transition_and_explains_itself() {
 }
 
 #[tokio::test]
+async fn inline_actions_commit_with_their_event() {
+    let h = harness();
+    h.install(SUBMIT_RULE).await;
+    let boss = h.employee("Marc", None).await;
+    let ann = h.employee("Ann", Some(&boss)).await;
+    let claim = expense(&h, &ann, "250.00").await;
+    let outcome = h
+        .engine
+        .execute(
+            Command::transition(Kind::Expense, &claim, "submitted"),
+            user(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome.jobs, 0, "nothing waits for a worker");
+    assert_eq!(
+        h.count(Kind::Activity),
+        1,
+        "the activity committed with the transition"
+    );
+    let event_id = outcome.event.unwrap().id;
+    let runs = read(h.store(), move |tx| {
+        tx.runs(&RunQuery {
+            event_id: Some(event_id),
+            limit: 10,
+            ..Default::default()
+        })
+    })
+    .unwrap();
+    assert_eq!(runs.items[0].status, RunStatus::Succeeded);
+    assert_eq!(runs.items[0].actions[0]["outcome"]["created"], json!(true));
+    let jobs = read(h.store(), |tx| {
+        tx.jobs(&JobQuery {
+            limit: 10,
+            ..Default::default()
+        })
+    })
+    .unwrap();
+    assert!(
+        jobs.items.is_empty(),
+        "a successful inline run leaves no job behind"
+    );
+}
+
+#[tokio::test]
+async fn inline_chain_stops_at_the_depth_limit() {
+    let h = harness();
+    h.install(
+        r#"
+rules:
+  - id: ping
+    trigger: { on: update, record: client, fields: [vat] }
+    actions:
+      - update: { fields: { phone: "= record.vat + '1'" } }
+  - id: pong
+    trigger: { on: update, record: client, fields: [phone] }
+    actions:
+      - update: { fields: { vat: "= record.phone + '2'" } }
+"#,
+    )
+    .await;
+    let client = h.create(Kind::Client, json!({"name": "Loop Inc"})).await;
+    h.engine
+        .execute(
+            Command::update(Kind::Client, &client, fields(json!({"vat": "x"}))),
+            user(),
+        )
+        .await
+        .unwrap();
+    let record = read(h.store(), move |tx| tx.record(Kind::Client, &client))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        record.text("vat"),
+        Some("x12121212"),
+        "four round trips, then the limit"
+    );
+    let limited = read(h.store(), |tx| {
+        tx.runs(&RunQuery {
+            status: Some(RunStatus::DepthLimited),
+            limit: 10,
+            ..Default::default()
+        })
+    })
+    .unwrap();
+    assert_eq!(limited.items.len(), 1);
+}
+
+#[tokio::test]
+async fn inline_multi_action_failure_leaves_no_trace() {
+    let h = harness();
+    h.install(
+        r#"
+rules:
+  - id: two-steps
+    trigger: { on: create, record: client }
+    actions:
+      - update: { fields: { vat: "BE0123" } }
+      - create: { record: activity, fields: { title: x, assignee: "= record.name" } }
+"#,
+    )
+    .await;
+    let client = h.create(Kind::Client, json!({"name": "Nobody"})).await;
+    let record = read(h.store(), move |tx| tx.record(Kind::Client, &client))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        record.text("vat"),
+        None,
+        "the first action rolled back with the second"
+    );
+    assert_eq!(record.version, 1);
+    let dead = read(h.store(), |tx| {
+        tx.jobs(&JobQuery {
+            state: Some(JobState::Dead),
+            limit: 10,
+            ..Default::default()
+        })
+    })
+    .unwrap();
+    assert_eq!(dead.items.len(), 1);
+    assert!(
+        dead.items[0]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("action 2 (create) failed")
+    );
+}
+
+#[tokio::test]
 async fn false_condition_is_recorded_without_a_job() {
     let h = harness();
     h.install(SUBMIT_RULE).await;
@@ -220,7 +362,7 @@ async fn false_condition_is_recorded_without_a_job() {
 
 #[tokio::test]
 async fn rule_does_not_retrigger_itself() {
-    let h = harness();
+    let h = queued_harness();
     h.install(
         r#"
 rules:
@@ -256,7 +398,7 @@ rules:
 
 #[tokio::test]
 async fn rule_chain_stops_at_the_depth_limit_with_a_finding() {
-    let h = harness();
+    let h = queued_harness();
     h.install(
         r#"
 rules:

@@ -17,6 +17,16 @@ type Fallible<T> = Result<T, StoreError>;
 /// A connection inside a transaction that the caller opened.
 pub struct Conn<'a> {
     pub conn: &'a Connection,
+    writes: std::cell::Cell<u64>,
+}
+
+impl<'a> Conn<'a> {
+    pub fn new(conn: &'a Connection) -> Self {
+        Conn {
+            conn,
+            writes: std::cell::Cell::new(0),
+        }
+    }
 }
 
 fn page_limit(limit: usize) -> usize {
@@ -73,6 +83,7 @@ impl Conn<'_> {
     }
 
     fn execute(&self, sql: &str, params: impl rusqlite::Params) -> Fallible<usize> {
+        self.writes.set(self.writes.get() + 1);
         let mut statement = self.conn.prepare_cached(sql).map_err(sql_error)?;
         statement.execute(params).map_err(sql_error)
     }
@@ -144,6 +155,16 @@ fn text(value: &str) -> SqlValue {
 }
 
 impl ReadTx for Conn<'_> {
+    fn record_exists(&self, kind: Kind, id: &str) -> Fallible<bool> {
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT 1 FROM records WHERE kind = ?1 AND id = ?2")
+            .map_err(sql_error)?;
+        statement
+            .exists(params![kind.name(), id])
+            .map_err(sql_error)
+    }
+
     fn record(&self, kind: Kind, id: &str) -> Fallible<Option<Record>> {
         let sql = format!(
             "SELECT {} FROM records WHERE kind = ?1 AND id = ?2",
@@ -553,6 +574,22 @@ fn to_json(value: &impl serde::Serialize) -> Fallible<String> {
 }
 
 impl WriteTx for Conn<'_> {
+    fn write_count(&self) -> u64 {
+        self.writes.get()
+    }
+
+    fn nested(&mut self, f: &mut dyn FnMut(&mut dyn WriteTx) -> bool) -> Fallible<bool> {
+        crate::run_cached(self.conn, "SAVEPOINT nested")?;
+        let keep = f(self);
+        if keep {
+            crate::run_cached(self.conn, "RELEASE nested")?;
+        } else {
+            crate::run_cached(self.conn, "ROLLBACK TO nested")?;
+            crate::run_cached(self.conn, "RELEASE nested")?;
+        }
+        Ok(keep)
+    }
+
     fn insert_record(&mut self, record: &Record) -> Fallible<()> {
         let inserted = self.execute(
             "INSERT INTO records (kind, id, state, version, fields, attributes, created_at, updated_at)

@@ -195,7 +195,7 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         let conn = self.reader()?;
         run_cached(&conn, "BEGIN")?;
-        let result = f(&conn::Conn { conn: &conn });
+        let result = f(&conn::Conn::new(&conn));
         let end = run_cached(&conn, "COMMIT");
         self.return_reader(conn);
         result.and(end)
@@ -228,17 +228,6 @@ impl Store for SqliteStore {
     }
 }
 
-/// Runs a statement through the statement cache; transaction control runs for every write,
-/// so parsing it each time would cost more than the work it frames.
-fn run_cached(conn: &Connection, sql: &str) -> Result<(), StoreError> {
-    conn.prepare_cached(sql)
-        .and_then(|mut statement| statement.execute([]))
-        .map(|_| ())
-        .map_err(sql_error)
-}
-
-type Reply = tokio::sync::oneshot::Sender<Result<Box<dyn std::any::Any + Send>, StoreError>>;
-
 fn writer_loop(
     mut conn: Connection,
     receiver: Receiver<WriteWork>,
@@ -261,47 +250,94 @@ fn writer_loop(
 
 fn run_batch(
     conn: &mut Connection,
-    batch: Vec<WriteWork>,
+    mut batch: Vec<WriteWork>,
     commits: &tokio::sync::watch::Sender<u64>,
 ) {
-    if let Err(error) = run_cached(conn, "BEGIN IMMEDIATE") {
-        for work in batch {
-            let _ = work.reply.send(Err(error.clone()));
+    // Fast path: no savepoints. A write that fails before writing anything leaves nothing to
+    // undo; only a write that fails halfway sends the group down the slow path.
+    let outcomes = match run_group(conn, &mut batch, false) {
+        Some(outcomes) => outcomes,
+        None => {
+            let _ = run_cached(conn, "ROLLBACK");
+            match run_group(conn, &mut batch, true) {
+                Some(outcomes) => outcomes,
+                None => unreachable!("with savepoints a failed write never aborts the group"),
+            }
         }
-        return;
-    }
-
-    let mut replies: Vec<(Reply, Result<Box<dyn std::any::Any + Send>, StoreError>)> =
-        Vec::with_capacity(batch.len());
-    for work in batch {
-        let outcome = run_one(conn, work.run);
-        replies.push((work.reply, outcome));
-    }
-
+    };
+    let outcomes = match outcomes {
+        Ok(outcomes) => outcomes,
+        Err(error) => {
+            for work in batch {
+                let _ = work.reply.send(Err(error.clone()));
+            }
+            return;
+        }
+    };
     match run_cached(conn, "COMMIT") {
         Ok(()) => {
             commits.send_modify(|count| *count += 1);
-            for (reply, outcome) in replies {
-                let _ = reply.send(outcome);
+            for (work, outcome) in batch.into_iter().zip(outcomes) {
+                let _ = work.reply.send(outcome);
             }
         }
         Err(error) => {
             let _ = run_cached(conn, "ROLLBACK");
-            for (reply, _) in replies {
-                let _ = reply.send(Err(error.clone()));
+            for work in batch {
+                let _ = work.reply.send(Err(error.clone()));
             }
         }
     }
 }
 
-/// Runs one write inside a savepoint, keeping its changes only when it succeeded.
-fn run_one(
+type Outcomes = Vec<Result<Box<dyn std::any::Any + Send>, StoreError>>;
+
+/// Runs every write of a group in one open transaction. Returns `None` when a write failed
+/// after writing, which only happens without savepoints, so the caller rolls back and runs
+/// the group again with them.
+fn run_group(
     conn: &mut Connection,
-    run: Box<dyn FnOnce(&mut dyn WriteTx) -> steward_store::WriteOutput + Send>,
+    batch: &mut [WriteWork],
+    savepoints: bool,
+) -> Option<Result<Outcomes, StoreError>> {
+    if let Err(error) = run_cached(conn, "BEGIN IMMEDIATE") {
+        return Some(Err(error));
+    }
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for work in batch.iter_mut() {
+        let outcome = if savepoints {
+            run_with_savepoint(conn, &mut work.run)
+        } else {
+            run_plain(conn, &mut work.run)?
+        };
+        outcomes.push(outcome);
+    }
+    Some(Ok(outcomes))
+}
+
+type Run = Box<dyn FnMut(&mut dyn WriteTx) -> steward_store::WriteOutput + Send>;
+
+/// Runs one write without a savepoint; `None` when it failed after writing.
+fn run_plain(
+    conn: &mut Connection,
+    run: &mut Run,
+) -> Option<Result<Box<dyn std::any::Any + Send>, StoreError>> {
+    let mut tx = conn::Conn::new(conn);
+    match catch_unwind(AssertUnwindSafe(|| run(&mut tx))) {
+        Ok((true, value)) => Some(Ok(value)),
+        Ok((false, value)) if tx.write_count() == 0 => Some(Ok(value)),
+        _ => None,
+    }
+}
+
+/// Runs one write inside a savepoint, keeping its changes only when it succeeded.
+fn run_with_savepoint(
+    conn: &mut Connection,
+    run: &mut Run,
 ) -> Result<Box<dyn std::any::Any + Send>, StoreError> {
     run_cached(conn, "SAVEPOINT work")?;
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        let mut tx = conn::Conn { conn };
+        let mut tx = conn::Conn::new(conn);
         run(&mut tx)
     }));
     match outcome {
@@ -327,6 +363,15 @@ fn run_one(
             )))
         }
     }
+}
+
+/// Runs a statement through the statement cache; transaction control runs for every write,
+/// so parsing it each time would cost more than the work it frames.
+pub(crate) fn run_cached(conn: &Connection, sql: &str) -> Result<(), StoreError> {
+    conn.prepare_cached(sql)
+        .and_then(|mut statement| statement.execute([]))
+        .map(|_| ())
+        .map_err(sql_error)
 }
 
 #[cfg(test)]

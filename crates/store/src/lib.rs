@@ -5,9 +5,11 @@
 //! and runs the behavioural suite in [`suite`] against itself.
 //!
 //! Writes are closures that a backend runs inside a transaction. A backend may run several
-//! closures in one transaction (group commit), each inside its own savepoint; a closure that
-//! returns an error rolls back only its own work, and nobody hears of a success before the
-//! transaction that holds it has committed.
+//! closures in one transaction (group commit). A closure that returns an error leaves no trace,
+//! the others in its group are unaffected, and nobody hears of a success before the
+//! transaction that holds it has committed. To get there cheaply a backend may run a closure
+//! more than once (after another closure of its group failed halfway), so a write closure
+//! must have no effect outside the transaction it is given.
 
 mod error;
 mod rows;
@@ -24,9 +26,10 @@ pub use tx::{ReadTx, WriteTx};
 /// The result of one write closure: whether its savepoint is kept, and its boxed value.
 pub type WriteOutput = (bool, Box<dyn Any + Send>);
 
-/// A unit of work for the writer.
+/// A unit of work for the writer. It may run more than once; only the run whose transaction
+/// commits counts.
 pub struct WriteWork {
-    pub run: Box<dyn FnOnce(&mut dyn WriteTx) -> WriteOutput + Send>,
+    pub run: Box<dyn FnMut(&mut dyn WriteTx) -> WriteOutput + Send>,
     pub reply: tokio::sync::oneshot::Sender<Result<Box<dyn Any + Send>, StoreError>>,
 }
 
@@ -77,9 +80,10 @@ fn package<T, E, F>(f: F) -> (WriteWork, tokio::sync::oneshot::Receiver<WriteRep
 where
     T: Send + 'static,
     E: Send + 'static,
-    F: FnOnce(&mut dyn WriteTx) -> Result<T, E> + Send + 'static,
+    F: FnMut(&mut dyn WriteTx) -> Result<T, E> + Send + 'static,
 {
     let (reply, receiver) = tokio::sync::oneshot::channel();
+    let mut f = f;
     let run = Box::new(move |tx: &mut dyn WriteTx| {
         let result = f(tx);
         let keep = result.is_ok();
@@ -107,7 +111,7 @@ pub async fn write<T, E, F>(store: &dyn Store, f: F) -> Result<T, E>
 where
     T: Send + 'static,
     E: From<StoreError> + Send + 'static,
-    F: FnOnce(&mut dyn WriteTx) -> Result<T, E> + Send + 'static,
+    F: FnMut(&mut dyn WriteTx) -> Result<T, E> + Send + 'static,
 {
     submit_write(store, f).await
 }
@@ -121,7 +125,7 @@ pub fn submit_write<T, E, F>(
 where
     T: Send + 'static,
     E: From<StoreError> + Send + 'static,
-    F: FnOnce(&mut dyn WriteTx) -> Result<T, E> + Send + 'static,
+    F: FnMut(&mut dyn WriteTx) -> Result<T, E> + Send + 'static,
 {
     let (work, receiver) = package(f);
     store.submit(work);
@@ -133,7 +137,7 @@ pub fn write_blocking<T, E, F>(store: &dyn Store, f: F) -> Result<T, E>
 where
     T: Send + 'static,
     E: From<StoreError> + Send + 'static,
-    F: FnOnce(&mut dyn WriteTx) -> Result<T, E> + Send + 'static,
+    F: FnMut(&mut dyn WriteTx) -> Result<T, E> + Send + 'static,
 {
     let (work, receiver) = package(f);
     store.submit(work);

@@ -27,6 +27,14 @@ pub fn run_all(make: Make) {
             failed_write_rolls_back_alone,
         ),
         ("panicking write rolls back", panicking_write_rolls_back),
+        (
+            "grouped writes survive failures",
+            grouped_writes_survive_failures,
+        ),
+        (
+            "nested writes roll back alone",
+            nested_writes_roll_back_alone,
+        ),
         ("external links resolve", external_links_resolve),
         ("jobs deduplicate by key", jobs_deduplicate),
         ("jobs are claimed when due", jobs_claimed_when_due),
@@ -61,7 +69,7 @@ fn t0() -> DateTime<Utc> {
 
 fn write<T: Send + 'static>(
     store: &dyn Store,
-    f: impl FnOnce(&mut dyn WriteTx) -> Result<T, StoreError> + Send + 'static,
+    f: impl FnMut(&mut dyn WriteTx) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
     write_blocking(store, f)
 }
@@ -391,6 +399,57 @@ fn panicking_write_rolls_back(store: &dyn Store) {
     );
     let after = client("after");
     write(store, move |tx| tx.insert_record(&after)).unwrap();
+}
+
+fn grouped_writes_survive_failures(store: &dyn Store) {
+    // Queue many writes before waiting, so that a grouping backend runs them together: every
+    // third fails before writing, every fifth after writing.
+    let records: Vec<Record> = (0..60).map(|i| client(&format!("group {i}"))).collect();
+    let mut pending = Vec::new();
+    for (i, record) in records.iter().cloned().enumerate() {
+        let future = submit_write(store, move |tx| {
+            if i % 3 == 0 {
+                return Err(StoreError::Backend("rejected before writing".into()));
+            }
+            tx.insert_record(&record)?;
+            if i % 5 == 0 {
+                return Err(StoreError::Backend("rejected after writing".into()));
+            }
+            Ok(())
+        });
+        pending.push(future);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let outcomes: Vec<Result<(), StoreError>> =
+        pending.into_iter().map(|f| runtime.block_on(f)).collect();
+    for (i, (outcome, record)) in outcomes.iter().zip(&records).enumerate() {
+        let id = record.id.clone();
+        let stored = read(store, move |tx| tx.record(Kind::Client, &id))
+            .unwrap()
+            .is_some();
+        let should_succeed = i % 3 != 0 && i % 5 != 0;
+        assert_eq!(outcome.is_ok(), should_succeed, "write {i}: {outcome:?}");
+        assert_eq!(stored, should_succeed, "write {i} stored");
+    }
+}
+
+fn nested_writes_roll_back_alone(store: &dyn Store) {
+    let (outer, inner) = (client("outer"), client("inner"));
+    let (o, i) = (outer.clone(), inner.clone());
+    let kept = write(store, move |tx| {
+        tx.insert_record(&o)?;
+        let inner = i.clone();
+        tx.nested(&mut |tx| {
+            let _ = tx.insert_record(&inner);
+            false
+        })
+    })
+    .unwrap();
+    assert!(!kept);
+    assert!(read(store, move |tx| tx.record_exists(Kind::Client, &outer.id)).unwrap());
+    assert!(!read(store, move |tx| tx.record_exists(Kind::Client, &inner.id)).unwrap());
 }
 
 fn external_links_resolve(store: &dyn Store) {

@@ -9,6 +9,7 @@ use crate::rows::*;
 /// Reads that every backend offers, inside a transaction or a snapshot.
 pub trait ReadTx {
     fn record(&self, kind: Kind, id: &str) -> Result<Option<Record>, StoreError>;
+    fn record_exists(&self, kind: Kind, id: &str) -> Result<bool, StoreError>;
     fn records(&self, query: &RecordQuery) -> Result<Page<Record>, StoreError>;
     fn count_records(&self, kind: Kind, state: Option<&str>) -> Result<u64, StoreError>;
     /// Groups, counts and sums records; sums are exact decimals.
@@ -47,6 +48,14 @@ pub trait ReadTx {
 
 /// Writes, inside one transaction.
 pub trait WriteTx: ReadTx {
+    /// Counts the writes made through this transaction so far; the writer uses it to tell a
+    /// closure that failed before writing from one that failed halfway.
+    fn write_count(&self) -> u64;
+
+    /// Runs `f` inside a savepoint: when `f` returns false its writes are undone, and the
+    /// earlier writes of the transaction stay. Returns what `f` returned.
+    fn nested(&mut self, f: &mut dyn FnMut(&mut dyn WriteTx) -> bool) -> Result<bool, StoreError>;
+
     fn insert_record(&mut self, record: &Record) -> Result<(), StoreError>;
     /// Replaces a record whose stored version is `record.version - 1`.
     fn update_record(&mut self, record: &Record) -> Result<(), StoreError>;
