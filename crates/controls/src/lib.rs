@@ -4,11 +4,10 @@
 //! now. The engine stores them and resolves the findings a control no longer raises, so a
 //! corrected timesheet closes its finding on the next run.
 
-pub mod calendar;
 mod checks;
 
-pub use calendar::Calendar;
 pub use checks::*;
+pub use steward_domain::calendar::Calendar;
 
 use std::collections::HashMap;
 

@@ -7,6 +7,7 @@
 //! socket: the caller passes `now` in.
 
 pub mod actor;
+pub mod calendar;
 pub mod clock;
 pub mod command;
 pub mod error;
@@ -21,6 +22,7 @@ pub mod schema;
 pub mod value;
 
 pub use actor::{Actor, ActorKind};
+pub use calendar::Calendar;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use command::{Command, CommandContext, ExternalKey};
 pub use error::{DomainError, FieldError};

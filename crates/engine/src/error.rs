@@ -13,17 +13,22 @@ pub enum EngineError {
     /// A rule could not be registered or run.
     #[error("{0}")]
     Rule(String),
+
+    /// A call to another system failed; `transient` says whether a retry may succeed.
+    #[error("{message}")]
+    External { message: String, transient: bool },
 }
 
 impl EngineError {
     /// True when a later attempt may succeed: a conflict or a database problem, not an
     /// invalid command.
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
+        match self {
             EngineError::Store(
-                StoreError::Backend(_) | StoreError::Conflict { .. } | StoreError::Closed
-            )
-        )
+                StoreError::Backend(_) | StoreError::Conflict { .. } | StoreError::Closed,
+            ) => true,
+            EngineError::External { transient, .. } => *transient,
+            _ => false,
+        }
     }
 }

@@ -10,11 +10,13 @@ pub mod config;
 pub mod controls;
 mod error;
 pub mod metric_names;
+pub mod outbound;
 pub mod pipeline;
 mod registry;
 pub mod worker;
 
-use std::sync::{Arc, RwLock};
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, RwLock};
 
 use steward_domain::{Clock, Command, CommandContext};
 use steward_rules::RuleSet;
@@ -31,6 +33,8 @@ pub struct Engine {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: EngineConfig,
     rules: RwLock<Arc<RuleSet>>,
+    outbound: OnceLock<Arc<dyn outbound::Outbound>>,
+    handlers: RwLock<HashMap<String, Arc<dyn outbound::JobHandler>>>,
 }
 
 impl Engine {
@@ -40,6 +44,8 @@ impl Engine {
             clock,
             config,
             rules: RwLock::new(Arc::new(RuleSet::default())),
+            outbound: OnceLock::new(),
+            handlers: RwLock::new(HashMap::new()),
         })
     }
 
@@ -53,6 +59,31 @@ impl Engine {
 
     pub fn config(&self) -> &EngineConfig {
         &self.config
+    }
+
+    /// Sets the HTTP client of `http` actions; the first call wins.
+    pub fn set_outbound(&self, outbound: Arc<dyn outbound::Outbound>) {
+        let _ = self.outbound.set(outbound);
+    }
+
+    pub(crate) fn outbound(&self) -> Option<Arc<dyn outbound::Outbound>> {
+        self.outbound.get().cloned()
+    }
+
+    /// Makes `handler` run the jobs of `kind`.
+    pub fn register_handler(&self, kind: &str, handler: Arc<dyn outbound::JobHandler>) {
+        self.handlers
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(kind.to_string(), handler);
+    }
+
+    pub(crate) fn handler(&self, kind: &str) -> Option<Arc<dyn outbound::JobHandler>> {
+        self.handlers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(kind)
+            .cloned()
     }
 
     /// Returns the rule set that new events are matched against.

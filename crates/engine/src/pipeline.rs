@@ -15,7 +15,7 @@ use steward_domain::{
     Severity, new_id,
 };
 use steward_rules::context::{self, Expansion};
-use steward_rules::eval::{evaluate_condition, resolve_actions};
+use steward_rules::eval::{Occasion, evaluate_condition, resolve_actions};
 use steward_rules::{Effect, ResolvedAction, Rule, RuleSet, VM};
 use steward_store::{ExternalLink, Job, JobState, Run, RunStatus, WriteTx};
 
@@ -55,6 +55,18 @@ pub struct RuleJob {
     pub depth: u32,
     pub record: Option<RecordRef>,
     pub actions: Vec<ResolvedAction>,
+    /// The index of the next action to run; earlier ones are done.
+    #[serde(default)]
+    pub next: usize,
+    /// The outcome of each action done.
+    #[serde(default)]
+    pub outcomes: Vec<Value>,
+    /// The index of an `await` action the job is paused at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub awaiting: Option<usize>,
+    /// The event that ended the wait; set by the store when it wakes the job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub awaited: Option<String>,
 }
 
 /// Kinds whose changes can change what the starter controls find.
@@ -220,6 +232,7 @@ pub fn apply(
         Command::Emit { name, record, data } => {
             let mut event = plan_business_event(&name, record.clone(), data, &context, &stamp)?;
             event.seq = tx.append_event(&event)?;
+            wake_waiting(tx, env, &event)?;
             let subject = match &record {
                 Some(r) => tx.record(r.kind, &r.id)?,
                 None => None,
@@ -321,6 +334,7 @@ fn store_planned(
         tx.update_record(&record)?;
     }
     event.seq = tx.append_event(&event)?;
+    wake_waiting(tx, env, &event)?;
     let mut jobs = dispatch(tx, env, &event, Some(&record))?;
     if env.config.controls_on_change && CONTROLLED_KINDS.contains(&record.kind) {
         jobs += usize::from(schedule_controls(tx, env)?);
@@ -424,6 +438,10 @@ pub fn dispatch(
                 depth: event.depth,
                 record: event.record.clone(),
                 actions,
+                next: 0,
+                outcomes: Vec::new(),
+                awaiting: None,
+                awaited: None,
             };
             let mut job = Job {
                 id: new_id(),
@@ -441,7 +459,8 @@ pub fn dispatch(
                 created_at: env.now,
                 updated_at: env.now,
             };
-            if env.config.inline_jobs {
+            let local = payload.actions.iter().all(|a| a.effect.is_local());
+            if env.config.inline_jobs && local {
                 match run_inline(tx, env, &payload)? {
                     Ok(outcomes) => {
                         run.status = RunStatus::Succeeded;
@@ -513,8 +532,12 @@ fn evaluate_rule(
         }
         Ok(true) => {
             run.result = Value::Bool(true);
-            let today = event.occurred_at.date_naive();
-            match resolve_actions(rule, context, event.record.as_ref(), today, vm) {
+            let occasion = Occasion {
+                record: event.record.as_ref(),
+                now: event.occurred_at,
+                correlation: &event.correlation,
+            };
+            match resolve_actions(rule, context, &occasion, vm) {
                 Ok(actions) => {
                     run.actions = serde_json::to_value(&actions).unwrap_or(Value::Null);
                     run.status = RunStatus::Queued;
@@ -531,63 +554,185 @@ fn evaluate_rule(
     (run, resolved)
 }
 
-/// Applies a rule job's actions in order, as the rule, one level deeper than its event.
-pub(crate) fn run_actions(
+/// Where a rule job stands after its local steps ran.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Progress {
+    Finished,
+    /// Stopped before a step that needs a worker: an HTTP call or a wait.
+    Paused,
+}
+
+/// Applies a rule job's local steps in order from `job.next`, as the rule, one level deeper
+/// than its event, and records each outcome in the job.
+pub(crate) fn run_local_steps(
     tx: &mut dyn WriteTx,
     env: &Env,
-    job: &RuleJob,
-) -> Result<Vec<Value>, EngineError> {
+    job: &mut RuleJob,
+) -> Result<Progress, EngineError> {
     let context = CommandContext {
         actor: Actor::rule(&job.rule_id),
         cause: Some(job.event_id.clone()),
         correlation: Some(job.correlation.clone()),
         depth: job.depth + 1,
     };
-    let mut outcomes = Vec::with_capacity(job.actions.len());
-    for (index, action) in job.actions.iter().enumerate() {
-        let command = match &action.effect {
-            Effect::Update {
-                target,
-                fields,
-                state,
-            } => Command::Update {
-                kind: target.kind,
-                id: target.id.clone(),
-                expected_version: None,
-                state: state.clone(),
-                fields: fields.clone(),
-                attributes: Default::default(),
+    while job.next < job.actions.len() {
+        let index = job.next;
+        let action = job.actions[index].clone();
+        if !action.effect.is_local() {
+            return Ok(Progress::Paused);
+        }
+        let outcome = apply_local(tx, env, job, index, &action.effect, &context).map_err(
+            |error| match error {
+                EngineError::Domain(e) => {
+                    EngineError::Domain(steward_domain::DomainError::Invalid(format!(
+                        "action {} ({}) failed: {e}",
+                        index + 1,
+                        action.action
+                    )))
+                }
+                other => other,
             },
-            Effect::Create {
-                kind,
-                fields,
-                state,
-            } => Command::Create {
-                kind: *kind,
-                id: None,
-                state: state.clone(),
-                fields: fields.clone(),
-                attributes: Default::default(),
-            },
-            Effect::Emit { name, record, data } => Command::Emit {
-                name: name.clone(),
-                record: record.clone(),
-                data: data.clone(),
-            },
-        };
-        let outcome = apply(tx, env, command, context.clone()).map_err(|error| match error {
-            EngineError::Domain(e) => EngineError::Domain(steward_domain::DomainError::Invalid(
-                format!("action {} ({}) failed: {e}", index + 1, action.action),
-            )),
-            other => other,
-        })?;
-        outcomes.push(json!({
-            "action": action.action,
-            "effect": action.effect,
-            "outcome": describe(&outcome),
-        }));
+        )?;
+        job.outcomes
+            .push(json!({"action": action.action, "effect": action.effect, "outcome": outcome}));
+        job.next += 1;
     }
-    Ok(outcomes)
+    Ok(Progress::Finished)
+}
+
+/// The wait key of a job waiting for `event` with `key` (see `Effect::Await`).
+pub fn wait_key(event: &str, key: &str) -> String {
+    format!("{event}|{key}")
+}
+
+/// Wakes the jobs waiting for `event`, by its record or its correlation id.
+fn wake_waiting(tx: &mut dyn WriteTx, env: &Env, event: &Event) -> Result<(), EngineError> {
+    let mut keys = vec![wait_key(
+        &event.name,
+        &steward_rules::rule::await_key_for_correlation(&event.correlation),
+    )];
+    if let Some(record) = &event.record {
+        keys.push(wait_key(
+            &event.name,
+            &steward_rules::rule::await_key_for_record(record),
+        ));
+    }
+    tx.resume_waiting(&keys, &event.id, env.now)?;
+    Ok(())
+}
+
+/// The job kind that delivers an outbound webhook.
+pub const WEBHOOK_JOB: &str = "webhook_delivery";
+
+fn apply_local(
+    tx: &mut dyn WriteTx,
+    env: &Env,
+    job: &RuleJob,
+    index: usize,
+    effect: &Effect,
+    context: &CommandContext,
+) -> Result<Value, EngineError> {
+    let command = match effect {
+        Effect::Update {
+            target,
+            fields,
+            state,
+        } => Command::Update {
+            kind: target.kind,
+            id: target.id.clone(),
+            expected_version: None,
+            state: state.clone(),
+            fields: fields.clone(),
+            attributes: Default::default(),
+        },
+        Effect::Create {
+            kind,
+            fields,
+            state,
+        } => Command::Create {
+            kind: *kind,
+            id: None,
+            state: state.clone(),
+            fields: fields.clone(),
+            attributes: Default::default(),
+        },
+        Effect::Emit { name, record, data } => Command::Emit {
+            name: name.clone(),
+            record: record.clone(),
+            data: data.clone(),
+        },
+        Effect::Webhook {
+            endpoint,
+            event,
+            record,
+            data,
+        } => {
+            let delivery = new_id();
+            let payload = json!({
+                "delivery": delivery,
+                "endpoint": endpoint,
+                "event": event,
+                "record": record,
+                "data": data,
+                "rule": job.rule_id,
+                "cause": job.event_id,
+                "occurred_at": env.now,
+            });
+            tx.insert_job(&new_job(
+                env,
+                WEBHOOK_JOB,
+                format!("webhook/{delivery}"),
+                payload,
+            ))?;
+            return Ok(json!({"delivery": delivery, "endpoint": endpoint}));
+        }
+        Effect::Control { name } => {
+            let key = format!("{CONTROLS_JOB}/{}/{}/{index}", job.event_id, job.rule_id);
+            let queued =
+                tx.insert_job(&new_job(env, CONTROLS_JOB, key, json!({"control": name})))?;
+            return Ok(json!({"queued": queued, "control": name}));
+        }
+        Effect::Respond { status, body } => {
+            return Ok(json!({"respond": {"status": status, "body": body}}));
+        }
+        Effect::Http { .. } | Effect::Wait { .. } | Effect::Await { .. } => {
+            return Err(EngineError::Rule(format!(
+                "{} is not a local step",
+                effect_name(effect)
+            )));
+        }
+    };
+    let outcome = apply(tx, env, command, context.clone())?;
+    Ok(describe(&outcome))
+}
+
+fn effect_name(effect: &Effect) -> &'static str {
+    match effect {
+        Effect::Http { .. } => "an HTTP call",
+        Effect::Wait { .. } => "a wait",
+        Effect::Await { .. } => "an awaited event",
+        _ => "this effect",
+    }
+}
+
+/// A pending job of `kind`, due now.
+pub(crate) fn new_job(env: &Env, kind: &str, key: String, payload: Value) -> Job {
+    Job {
+        id: new_id(),
+        key,
+        kind: kind.to_string(),
+        run_id: None,
+        payload,
+        state: JobState::Pending,
+        attempts: 0,
+        max_attempts: env.config.max_attempts,
+        run_at: env.now,
+        lease_until: None,
+        last_error: None,
+        replays: 0,
+        created_at: env.now,
+        updated_at: env.now,
+    }
 }
 
 fn describe(outcome: &Outcome) -> Value {
@@ -610,9 +755,13 @@ fn run_inline(
     env: &Env,
     job: &RuleJob,
 ) -> Result<Result<Vec<Value>, EngineError>, EngineError> {
+    let run = |tx: &mut dyn WriteTx| {
+        let mut attempt = job.clone();
+        run_local_steps(tx, env, &mut attempt).map(|_| attempt.outcomes)
+    };
     if job.actions.len() == 1 {
         let before = tx.write_count();
-        return match run_actions(tx, env, job) {
+        return match run(tx) {
             Ok(outcomes) => Ok(Ok(outcomes)),
             Err(error) if error.is_transient() => Err(error),
             Err(error) if tx.write_count() == before => Ok(Err(error)),
@@ -623,7 +772,7 @@ fn run_inline(
     }
     let mut result = None;
     tx.nested(&mut |tx| {
-        let outcome = run_actions(tx, env, job);
+        let outcome = run(tx);
         let keep = outcome.is_ok();
         result = Some(outcome);
         keep

@@ -5,15 +5,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
-use steward_store::{Job, RunStatus, StoreError};
+use serde_json::{Value, json};
+use steward_rules::Effect;
+use steward_store::{Job, JobState, RunStatus, StoreError};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::Engine;
 use crate::error::EngineError;
 use crate::metric_names;
-use crate::pipeline::{CONTROLS_JOB, Env, RULE_JOB, RuleJob, run_actions};
+use crate::outbound::{HttpCall, HttpReply};
+use crate::pipeline::{CONTROLS_JOB, Env, Progress, RULE_JOB, RuleJob, run_local_steps};
 
 /// Computes the delay before retry number `attempt` (1 for the first retry): exponential from
 /// `base`, capped at `max`, with the upper half randomised so that failed jobs do not retry
@@ -26,6 +28,25 @@ pub fn backoff(attempt: u32, base: Duration, max: Duration) -> Duration {
     half + Duration::from_millis(jitter)
 }
 
+/// How a job attempt ended when it did not fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Done {
+    Completed,
+    /// Paused at a wait; it continues when its time or event comes.
+    Parked,
+}
+
+/// Names the action in an error from one of its steps.
+fn at_action(error: EngineError, index: usize, action: &str) -> EngineError {
+    match error {
+        EngineError::External { message, transient } => EngineError::External {
+            message: format!("action {} ({action}) failed: {message}", index + 1),
+            transient,
+        },
+        other => other,
+    }
+}
+
 impl Engine {
     /// Runs jobs until `shutdown` turns true. Wakes on every commit and at least every poll
     /// interval, so new jobs start at once and retries start when due.
@@ -35,19 +56,32 @@ impl Engine {
             if *shutdown.borrow() {
                 return;
             }
-            let ran = match self.run_due_jobs().await {
-                Ok(count) => count,
+            // Look before claiming: a claim is a write, and writes wake every worker, so
+            // claiming on every wake-up would keep idle workers spinning.
+            let next =
+                steward_store::read_async(Arc::clone(&self.store), |tx| tx.next_job_due()).await;
+            let now = self.clock.now();
+            let wait = match next {
+                Ok(Some(due)) if due <= now => match self.run_due_jobs().await {
+                    Ok(_) => continue,
+                    Err(error) => {
+                        tracing::error!(%error, "claiming jobs failed");
+                        self.config.poll_interval
+                    }
+                },
+                Ok(Some(due)) => (due - now)
+                    .to_std()
+                    .unwrap_or_default()
+                    .min(self.config.poll_interval),
+                Ok(None) => self.config.poll_interval,
                 Err(error) => {
-                    tracing::error!(%error, "claiming jobs failed");
-                    0
+                    tracing::error!(%error, "reading the job queue failed");
+                    self.config.poll_interval
                 }
             };
-            if ran > 0 {
-                continue;
-            }
             tokio::select! {
                 _ = commits.changed() => {}
-                _ = tokio::time::sleep(self.config.poll_interval) => {}
+                _ = tokio::time::sleep(wait) => {}
                 _ = shutdown.changed() => {}
             }
         }
@@ -89,35 +123,143 @@ impl Engine {
     async fn execute_job(self: Arc<Self>, job: Job) {
         let result = match job.kind.as_str() {
             RULE_JOB => self.execute_rule_job(&job).await,
-            CONTROLS_JOB => self.run_controls().await.map(|_| ()),
-            other => Err(EngineError::Rule(format!("unknown job kind `{other}`"))),
+            CONTROLS_JOB => match self.run_controls().await {
+                Ok(_) => self.complete(&job).await,
+                Err(error) => Err(error),
+            },
+            other => match self.handler(other) {
+                Some(handler) => match handler.run(&self, &job).await {
+                    Ok(_) => self.complete(&job).await,
+                    Err(error) => Err(error),
+                },
+                None => Err(EngineError::Rule(format!(
+                    "no handler runs jobs of kind `{other}` in this build"
+                ))),
+            },
         };
+        let kind = job.kind.clone();
         match result {
-            Ok(()) => {
+            Ok(Done::Completed) => {
                 let latency =
                     (self.clock.now() - job.created_at).num_milliseconds() as f64 / 1000.0;
-                metrics::histogram!(metric_names::JOB_LATENCY, "kind" => job.kind.clone())
+                metrics::histogram!(metric_names::JOB_LATENCY, "kind" => kind.clone())
                     .record(latency.max(0.0));
-                metrics::counter!(metric_names::JOBS, "kind" => job.kind.clone(), "outcome" => "succeeded").increment(1);
-                if job.kind == CONTROLS_JOB {
-                    let (id, attempt, now) = (job.id.clone(), job.attempts, self.clock.now());
-                    if let Err(error) =
-                        steward_store::write::<_, StoreError, _>(self.store.as_ref(), move |tx| {
-                            tx.complete_job(&id, attempt, now)
-                        })
-                        .await
-                    {
-                        tracing::error!(job = %job.id, %error, "recording the end of a controls run failed");
-                    }
-                }
+                metrics::counter!(metric_names::JOBS, "kind" => kind, "outcome" => "succeeded")
+                    .increment(1);
+            }
+            Ok(Done::Parked) => {
+                metrics::counter!(metric_names::JOBS, "kind" => kind, "outcome" => "paused")
+                    .increment(1);
             }
             Err(error) => self.record_failure(&job, &error).await,
         }
     }
 
-    async fn execute_rule_job(&self, job: &Job) -> Result<(), EngineError> {
-        let payload: RuleJob = serde_json::from_value(job.payload.clone())
+    /// Marks a job done, unless another worker took it over.
+    async fn complete(&self, job: &Job) -> Result<Done, EngineError> {
+        let (id, attempt, now) = (job.id.clone(), job.attempts, self.clock.now());
+        let done = steward_store::write::<_, StoreError, _>(self.store.as_ref(), move |tx| {
+            tx.complete_job(&id, attempt, now)
+        })
+        .await?;
+        if !done {
+            tracing::warn!(job = %job.id, "another worker took the job over before it finished");
+        }
+        Ok(Done::Completed)
+    }
+
+    async fn execute_rule_job(&self, job: &Job) -> Result<Done, EngineError> {
+        let mut payload: RuleJob = serde_json::from_value(job.payload.clone())
             .map_err(|e| EngineError::Rule(format!("the job payload is invalid: {e}")))?;
+        // A job resumed after an `await` records how the wait ended.
+        if let Some(index) = payload.awaiting.take() {
+            let outcome = match payload.awaited.take() {
+                Some(event) => json!({"event": event}),
+                None => json!({"timed_out": true}),
+            };
+            let effect = payload.actions.get(index).map(|a| a.effect.clone());
+            payload
+                .outcomes
+                .push(json!({"action": "await", "effect": effect, "outcome": outcome}));
+        }
+        loop {
+            let (saved, progress) = self.run_local_segment(job, payload).await?;
+            payload = saved;
+            if progress == Progress::Finished {
+                return Ok(Done::Completed);
+            }
+            let index = payload.next;
+            let action = payload.actions[index].clone();
+            let now = self.clock.now();
+            match &action.effect {
+                Effect::Http {
+                    method,
+                    url,
+                    headers,
+                    body,
+                    timeout_seconds,
+                } => {
+                    let call = HttpCall {
+                        method: method.clone(),
+                        url: url.clone(),
+                        headers: headers.clone(),
+                        body: body.clone(),
+                        timeout: Duration::from_secs(*timeout_seconds),
+                        idempotency_key: format!("{}/{index}", job.key),
+                    };
+                    let reply = self
+                        .call_http(call)
+                        .await
+                        .map_err(|e| at_action(e, index, &action.action))?;
+                    payload.outcomes.push(
+                        json!({"action": action.action, "effect": action.effect, "outcome": reply}),
+                    );
+                    payload.next += 1;
+                }
+                Effect::Wait { until } if *until <= now => {
+                    payload.outcomes.push(json!({"action": action.action, "effect": action.effect, "outcome": {"waited_until": until}}));
+                    payload.next += 1;
+                }
+                Effect::Wait { until } => {
+                    payload.outcomes.push(json!({"action": action.action, "effect": action.effect, "outcome": {"waited_until": until}}));
+                    payload.next += 1;
+                    return self
+                        .park(job, &payload, JobState::Pending, *until, None)
+                        .await;
+                }
+                Effect::Await {
+                    event,
+                    key,
+                    timeout_at,
+                } => {
+                    payload.awaiting = Some(index);
+                    payload.next += 1;
+                    // Without a timeout the job waits until the event comes, however long.
+                    let until =
+                        timeout_at.unwrap_or_else(|| now + chrono::Duration::days(365 * 100));
+                    let wait_key = crate::pipeline::wait_key(event, key);
+                    return self
+                        .park(job, &payload, JobState::Waiting, until, Some(wait_key))
+                        .await;
+                }
+                other => {
+                    return Err(EngineError::Rule(format!(
+                        "step {} of job {} is local but was not run: {other:?}",
+                        index + 1,
+                        job.id
+                    )));
+                }
+            }
+        }
+    }
+
+    /// Runs the local steps from `payload.next` in one transaction; then completes the job and
+    /// its run when nothing is left, or saves the progress.
+    async fn run_local_segment(
+        &self,
+        job: &Job,
+        payload: RuleJob,
+    ) -> Result<(RuleJob, Progress), EngineError> {
         let rules = self.rules();
         let config = self.config.clone();
         let now = self.clock.now();
@@ -130,25 +272,99 @@ impl Engine {
                 config: &config,
                 now,
             };
-            let outcomes = run_actions(tx, &env, &payload)?;
-            if !tx.complete_job(&job_id, attempt, now)? {
+            let mut progress_payload = payload.clone();
+            let progress = run_local_steps(tx, &env, &mut progress_payload)?;
+            let current = match progress {
+                Progress::Finished => tx.complete_job(&job_id, attempt, now)?,
+                Progress::Paused => {
+                    let encoded = serde_json::to_value(&progress_payload)
+                        .map_err(|e| EngineError::Rule(format!("cannot encode job: {e}")))?;
+                    tx.save_job_progress(&job_id, attempt, &encoded)?
+                }
+            };
+            if !current {
                 // Another worker took the job over, and its attempt decides. Failing here
                 // rolls these effects back, so they are never applied twice.
-                let what = format!("job {job_id}");
-                return Err(EngineError::Store(StoreError::Conflict { what }));
+                return Err(EngineError::Store(StoreError::Conflict {
+                    what: format!("job {job_id}"),
+                }));
+            }
+            if progress == Progress::Finished
+                && let Some(run_id) = &run_id
+            {
+                let outcomes = Value::Array(progress_payload.outcomes.clone());
+                tx.finish_run(run_id, RunStatus::Succeeded, &outcomes, None, Some(now))?;
+            }
+            Ok((progress_payload, progress))
+        })
+        .await
+    }
+
+    /// Pauses a rule job until `until`, or until an event with `wait_key` arrives.
+    async fn park(
+        &self,
+        job: &Job,
+        payload: &RuleJob,
+        state: JobState,
+        until: DateTime<Utc>,
+        wait_key: Option<String>,
+    ) -> Result<Done, EngineError> {
+        let encoded = serde_json::to_value(payload)
+            .map_err(|e| EngineError::Rule(format!("cannot encode job: {e}")))?;
+        let outcomes = Value::Array(payload.outcomes.clone());
+        let (id, attempt, run_id, now) = (
+            job.id.clone(),
+            job.attempts,
+            job.run_id.clone(),
+            self.clock.now(),
+        );
+        steward_store::write::<_, StoreError, _>(self.store.as_ref(), move |tx| {
+            if !tx.park_job(
+                &id,
+                attempt,
+                &encoded,
+                state,
+                until,
+                wait_key.as_deref(),
+                now,
+            )? {
+                return Err(StoreError::Conflict {
+                    what: format!("job {id}"),
+                });
             }
             if let Some(run_id) = &run_id {
-                tx.finish_run(
-                    run_id,
-                    RunStatus::Succeeded,
-                    &Value::Array(outcomes),
-                    None,
-                    Some(now),
-                )?;
+                tx.finish_run(run_id, RunStatus::Waiting, &outcomes, None, None)?;
             }
             Ok(())
         })
-        .await
+        .await?;
+        tracing::debug!(job = %job.id, %until, "job paused");
+        Ok(Done::Parked)
+    }
+
+    async fn call_http(&self, call: HttpCall) -> Result<HttpReply, EngineError> {
+        let Some(outbound) = self.outbound() else {
+            return Err(EngineError::External {
+                message: "this server has no HTTP client for `http` actions".into(),
+                transient: false,
+            });
+        };
+        let url = call.url.clone();
+        let reply = outbound.call(call).await?;
+        match reply.status {
+            200..=299 => Ok(reply),
+            408 | 425 | 429 | 500..=599 => Err(EngineError::External {
+                message: format!("{url} answered {}: {}", reply.status, reply.body),
+                transient: true,
+            }),
+            status => Err(EngineError::External {
+                message: format!(
+                    "{url} answered {status}, which a retry will not change: {}",
+                    reply.body
+                ),
+                transient: false,
+            }),
+        }
     }
 
     async fn record_failure(&self, job: &Job, error: &EngineError) {

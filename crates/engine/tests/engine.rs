@@ -12,6 +12,7 @@ use steward_store_sqlite::{SqliteOptions, SqliteStore};
 
 struct Harness {
     engine: Arc<Engine>,
+    clock: Arc<ManualClock>,
     _dir: tempfile::TempDir,
 }
 
@@ -36,7 +37,8 @@ fn harness_with(inline_jobs: bool) -> Harness {
         ..EngineConfig::default()
     };
     Harness {
-        engine: Engine::new(store, clock, config),
+        engine: Engine::new(store, clock.clone(), config),
+        clock,
         _dir: dir,
     }
 }
@@ -652,4 +654,172 @@ async fn version_conflicts_are_reported() {
         error,
         EngineError::Domain(steward_domain::DomainError::VersionConflict { .. })
     ));
+}
+
+const WAIT_RULE: &str = r#"
+rules:
+  - id: chase-unsubmitted
+    trigger: { on: create, record: timesheet }
+    actions:
+      - wait: { for: 2 days }
+      - notify: { message: "Submit your entry of {{ record.date }}", recipient: "= record.employee" }
+"#;
+
+#[tokio::test]
+async fn wait_step_resumes_when_due() {
+    let h = harness();
+    h.install(WAIT_RULE).await;
+    let ann = h.employee("Ann", None).await;
+    h.create(
+        Kind::Timesheet,
+        json!({"employee": ann, "date": "2026-12-03", "hours": "4"}),
+    )
+    .await;
+    assert_eq!(
+        h.engine.drain().await.unwrap(),
+        1,
+        "the job runs up to the wait"
+    );
+    assert_eq!(h.count(Kind::Notification), 0);
+    let runs = read(h.store(), |tx| {
+        tx.runs(&RunQuery {
+            limit: 10,
+            ..Default::default()
+        })
+    })
+    .unwrap();
+    assert_eq!(runs.items[0].status, RunStatus::Waiting);
+
+    h.clock.advance(chrono::Duration::hours(47));
+    assert_eq!(h.engine.drain().await.unwrap(), 0, "not due yet");
+    h.clock.advance(chrono::Duration::hours(2));
+    assert_eq!(h.engine.drain().await.unwrap(), 1);
+    assert_eq!(
+        h.count(Kind::Notification),
+        1,
+        "the step after the wait ran once"
+    );
+    let runs = read(h.store(), |tx| {
+        tx.runs(&RunQuery {
+            limit: 10,
+            ..Default::default()
+        })
+    })
+    .unwrap();
+    assert_eq!(runs.items[0].status, RunStatus::Succeeded);
+    assert_eq!(
+        runs.items[0].actions.as_array().unwrap().len(),
+        2,
+        "{}",
+        runs.items[0].actions
+    );
+    assert_eq!(h.engine.drain().await.unwrap(), 0);
+}
+
+const AWAIT_RULE: &str = r#"
+rules:
+  - id: wait-for-approval
+    trigger: { on: state, record: expense, state: submitted }
+    actions:
+      - await: { event: expense.approved_elsewhere, timeout: 3 days }
+      - update: { fields: { policy_result: "= event.name" } }
+"#;
+
+#[tokio::test]
+async fn await_step_resumes_on_its_event_only() {
+    let h = harness();
+    h.install(AWAIT_RULE).await;
+    let ann = h.employee("Ann", None).await;
+    let first = expense(&h, &ann, "80.00").await;
+    let second = expense(&h, &ann, "90.00").await;
+    for id in [&first, &second] {
+        h.engine
+            .execute(Command::transition(Kind::Expense, id, "submitted"), user())
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        h.engine.drain().await.unwrap(),
+        2,
+        "both jobs run up to the await"
+    );
+    let stats = read(h.store(), |tx| tx.queue_stats(chrono::Utc::now())).unwrap();
+    assert_eq!(stats.waiting, 2);
+
+    let emit = Command::Emit {
+        name: "expense.approved_elsewhere".into(),
+        record: Some(steward_domain::RecordRef::new(Kind::Expense, first.clone())),
+        data: Value::Null,
+    };
+    h.engine.execute(emit, user()).await.unwrap();
+    assert_eq!(
+        h.engine.drain().await.unwrap(),
+        1,
+        "only the job about that expense wakes"
+    );
+    let (f, s) = (first.clone(), second.clone());
+    let woke = read(h.store(), move |tx| tx.record(Kind::Expense, &f))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        woke.text("policy_result"),
+        Some("expense.updated"),
+        "the update ran after the wait"
+    );
+    let still = read(h.store(), move |tx| tx.record(Kind::Expense, &s))
+        .unwrap()
+        .unwrap();
+    assert_eq!(still.text("policy_result"), None);
+
+    h.clock
+        .advance(chrono::Duration::days(3) + chrono::Duration::minutes(1));
+    assert_eq!(
+        h.engine.drain().await.unwrap(),
+        1,
+        "the other job times out and goes on"
+    );
+    let timed_out = read(h.store(), move |tx| tx.record(Kind::Expense, &second))
+        .unwrap()
+        .unwrap();
+    assert!(timed_out.text("policy_result").is_some());
+    let runs = read(h.store(), |tx| {
+        tx.runs(&RunQuery {
+            status: Some(RunStatus::Succeeded),
+            limit: 10,
+            ..Default::default()
+        })
+    })
+    .unwrap();
+    let outcomes: Vec<String> = runs
+        .items
+        .iter()
+        .map(|r| r.actions[0]["outcome"].to_string())
+        .collect();
+    assert!(
+        outcomes.iter().any(|o| o.contains("timed_out")),
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes.iter().any(|o| o.contains("\"event\"")),
+        "{outcomes:?}"
+    );
+}
+
+#[tokio::test]
+async fn idle_worker_makes_no_writes() {
+    let h = harness();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(h.engine.clone().run_worker(stopped));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let before = *h.engine.store().commits().borrow();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let after = *h.engine.store().commits().borrow();
+    assert_eq!(
+        after,
+        before,
+        "an idle worker committed {} times",
+        after - before
+    );
+    stop.send(true).unwrap();
+    worker.await.unwrap();
 }

@@ -164,6 +164,9 @@ impl From<EngineError> for ApiError {
             EngineError::Domain(e) => e.into(),
             EngineError::Store(e) => e.into(),
             EngineError::Rule(message) => ApiError::validation(message, Vec::new()),
+            EngineError::External { message, .. } => {
+                ApiError::new(StatusCode::BAD_GATEWAY, "upstream_failed", message)
+            }
         }
     }
 }

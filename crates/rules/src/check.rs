@@ -11,10 +11,14 @@ use steward_domain::Kind;
 use steward_domain::plan::is_event_name;
 use steward_domain::schema::FieldType;
 
+use std::str::FromStr;
+
 use crate::context::Expansion;
+use crate::duration::{Offset, Unit, parse_offset};
 use crate::expr::{Expr, ValueExpr};
 use crate::rule::{Action, Audience, Rule, Trigger};
 use crate::spec::{ActionSpec, FieldValues, RuleFile, RuleSpec, TriggerSpec};
+use crate::time::{CalendarSource, CatchUp, Overlap, Schedule, TimeTrigger};
 
 /// One problem in a rule file.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -352,10 +356,16 @@ impl Checker<'_> {
                 name: event.value.clone(),
             });
         }
-        if !["create", "update", "state", "value"].contains(&on) {
+        if on == "schedule" {
+            return self.schedule_trigger(t);
+        }
+        if !["create", "update", "state", "value", "time"].contains(&on) {
             self.error(
                 &t.on.referenced,
-                format!("`{on}` is not a trigger; use create, update, state, value or event"),
+                format!(
+                    "`{on}` is not a trigger; use create, update, state, value, event, time or \
+                     schedule"
+                ),
             );
             return None;
         }
@@ -368,6 +378,7 @@ impl Checker<'_> {
         };
         let kind = self.kind(record)?;
         match on {
+            "time" => self.time_trigger(t, kind),
             "create" => Some(Trigger::Created { kind }),
             "update" => {
                 let mut fields = Vec::new();
@@ -407,6 +418,196 @@ impl Checker<'_> {
                 })
             }
         }
+    }
+
+    fn timezone(&mut self, value: Option<&Spanned<String>>) -> Option<chrono_tz::Tz> {
+        let Some(value) = value else {
+            return Some(chrono_tz::UTC);
+        };
+        match value.value.parse::<chrono_tz::Tz>() {
+            Ok(tz) => Some(tz),
+            Err(_) => {
+                self.error(
+                    &value.referenced,
+                    format!(
+                        "`{}` is not an IANA time zone such as Europe/Brussels",
+                        value.value
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn offset(&mut self, value: &Spanned<String>) -> Option<Offset> {
+        match parse_offset(&value.value) {
+            Ok(offset) => Some(offset),
+            Err(message) => {
+                self.error(&value.referenced, message);
+                None
+            }
+        }
+    }
+
+    fn time_trigger(&mut self, t: &TriggerSpec, kind: Kind) -> Option<Trigger> {
+        let Some(field) = &t.field else {
+            self.error(
+                &t.on.referenced,
+                "a `time` trigger needs `field:`, a date or datetime field",
+            );
+            return None;
+        };
+        let def = self.field(kind, &field.value, &field.referenced)?;
+        if !matches!(def.ty, FieldType::Date | FieldType::DateTime) {
+            self.error(
+                &field.referenced,
+                format!(
+                    "`{}` is a {}, not a date or datetime field",
+                    field.value,
+                    def.ty.describe()
+                ),
+            );
+            return None;
+        }
+        let offset = match &t.offset {
+            Some(value) => self.offset(value)?,
+            None => Offset::zero(),
+        };
+        let at = match &t.at {
+            None => chrono::NaiveTime::MIN,
+            Some(value) => match chrono::NaiveTime::parse_from_str(&value.value, "%H:%M") {
+                Ok(at) => at,
+                Err(_) => {
+                    self.error(
+                        &value.referenced,
+                        format!("`{}` is not a time of day; write it as HH:MM", value.value),
+                    );
+                    return None;
+                }
+            },
+        };
+        let timezone = self.timezone(t.timezone.as_ref())?;
+        let calendar = match &t.calendar {
+            None => None,
+            Some(value) => match value.value.strip_prefix("record.") {
+                Some(path) => {
+                    let segments: Vec<String> = path.split('.').map(str::to_string).collect();
+                    if !self.calendar_path(kind, &segments, &value.referenced) {
+                        return None;
+                    }
+                    Some(CalendarSource::Path(segments))
+                }
+                None => Some(CalendarSource::Named(value.value.clone())),
+            },
+        };
+        if offset.unit == Unit::WorkingDays && calendar.is_none() {
+            let at = t
+                .offset
+                .as_ref()
+                .map(|o| o.referenced)
+                .unwrap_or(t.on.referenced);
+            self.error(&at, "working days need a `calendar:`, a work calendar's name or a path such as record.employee.calendar");
+            return None;
+        }
+        Some(Trigger::Time(TimeTrigger {
+            kind,
+            field: field.value.clone(),
+            offset,
+            at,
+            timezone,
+            calendar,
+        }))
+    }
+
+    /// Checks that `segments` lead through reference fields of `kind` to a work calendar.
+    fn calendar_path(&mut self, kind: Kind, segments: &[String], at: &Location) -> bool {
+        let mut current = kind;
+        for segment in segments {
+            let Some(def) = current.schema().field(segment) else {
+                self.error(at, format!("`{segment}` is not a field of {current}"));
+                return false;
+            };
+            let FieldType::Ref(target) = def.ty else {
+                self.error(at, format!("`{segment}` of {current} is not a reference"));
+                return false;
+            };
+            current = target;
+        }
+        if current != Kind::WorkCalendar {
+            self.error(
+                at,
+                format!("the path leads to a {current}, not a work_calendar"),
+            );
+            return false;
+        }
+        true
+    }
+
+    fn schedule_trigger(&mut self, t: &TriggerSpec) -> Option<Trigger> {
+        let Some(cron) = &t.cron else {
+            self.error(
+                &t.on.referenced,
+                "a `schedule` trigger needs `cron:`, such as \"0 8 * * 1-5\"",
+            );
+            return None;
+        };
+        let parsed = match croner::Cron::from_str(&cron.value) {
+            Ok(parsed) => parsed,
+            Err(error) => {
+                self.error(
+                    &cron.referenced,
+                    format!("`{}` is not a cron expression: {error}", cron.value),
+                );
+                return None;
+            }
+        };
+        let timezone = self.timezone(t.timezone.as_ref())?;
+        let limit = match &t.catch_up_limit {
+            Some(limit) if limit.value == 0 || limit.value > 1000 => {
+                self.error(
+                    &limit.referenced,
+                    format!("catch_up_limit {} is not between 1 and 1000", limit.value),
+                );
+                return None;
+            }
+            Some(limit) => limit.value as usize,
+            None => 10,
+        };
+        let catch_up = match t
+            .catch_up
+            .as_ref()
+            .map(|c| (c.value.as_str(), c.referenced))
+        {
+            None | Some(("once", _)) => CatchUp::Once,
+            Some(("skip", _)) => CatchUp::Skip,
+            Some(("all", _)) => CatchUp::All { limit },
+            Some((other, at)) => {
+                self.error(
+                    &at,
+                    format!("catch_up `{other}` is not one of skip, once, all"),
+                );
+                return None;
+            }
+        };
+        let overlap = match t.overlap.as_ref().map(|c| (c.value.as_str(), c.referenced)) {
+            None | Some(("skip", _)) => Overlap::Skip,
+            Some(("buffer", _)) => Overlap::Buffer,
+            Some(("allow", _)) => Overlap::Allow,
+            Some((other, at)) => {
+                self.error(
+                    &at,
+                    format!("overlap `{other}` is not one of skip, buffer, allow"),
+                );
+                return None;
+            }
+        };
+        Some(Trigger::Schedule(Schedule {
+            cron: parsed,
+            pattern: cron.value.clone(),
+            timezone,
+            catch_up,
+            overlap,
+        }))
     }
 
     /// Compiles an expression and checks the record fields it names.
@@ -582,7 +783,225 @@ impl Checker<'_> {
                     data: values,
                 })
             }
+            ActionSpec::Http {
+                method,
+                url,
+                headers,
+                body,
+                timeout_seconds,
+            } => {
+                let method = method
+                    .as_ref()
+                    .map(|m| (m.value.to_ascii_uppercase(), m.referenced));
+                let method = match method {
+                    None => "POST".to_string(),
+                    Some((m, _))
+                        if ["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&m.as_str()) =>
+                    {
+                        m
+                    }
+                    Some((m, at)) => {
+                        self.error(
+                            &at,
+                            format!(
+                                "`{m}` is not an HTTP method; use GET, POST, PUT, PATCH or DELETE"
+                            ),
+                        );
+                        return None;
+                    }
+                };
+                let literal_url = !url.value.contains("{{") && !url.value.starts_with('=');
+                let valid_url = reqwest_like_url(&url.value);
+                if literal_url && !valid_url {
+                    self.error(
+                        &url.referenced,
+                        format!("`{}` is not an http or https URL", url.value),
+                    );
+                    return None;
+                }
+                let url_value = self.value_text(&url.value, &url.referenced, kind)?;
+                let headers = self.plain_values(headers, kind)?;
+                let body = match body {
+                    Some(body) => Some(self.plain_values(body, kind)?),
+                    None => None,
+                };
+                let timeout = match timeout_seconds {
+                    Some(t) if t.value == 0 || t.value > 120 => {
+                        self.error(
+                            &t.referenced,
+                            format!("timeout_seconds {} is not between 1 and 120", t.value),
+                        );
+                        return None;
+                    }
+                    Some(t) => t.value,
+                    None => 10,
+                };
+                Some(Action::Http {
+                    method,
+                    url: url_value,
+                    headers,
+                    body,
+                    timeout_seconds: timeout,
+                })
+            }
+            ActionSpec::Webhook {
+                endpoint,
+                event,
+                data,
+            } => {
+                if !is_slug(&endpoint.value) {
+                    self.error(&endpoint.referenced, format!("`{}` is not an endpoint id; use lower-case letters, digits, `-` and `_`", endpoint.value));
+                    return None;
+                }
+                if !is_event_name(&event.value) {
+                    self.error(
+                        &event.referenced,
+                        format!(
+                            "`{}` is not an event name; use dotted lower-case words",
+                            event.value
+                        ),
+                    );
+                    return None;
+                }
+                let data = self.plain_values(data, kind)?;
+                Some(Action::Webhook {
+                    endpoint: endpoint.value.clone(),
+                    event: event.value.clone(),
+                    data,
+                })
+            }
+            ActionSpec::Control { name } => {
+                let known =
+                    name.value == "all" || steward_controls::ALL.contains(&name.value.as_str());
+                if !known {
+                    self.error(
+                        &name.referenced,
+                        format!(
+                            "`{}` is not a control; use all or one of {}",
+                            name.value,
+                            steward_controls::ALL.join(", ")
+                        ),
+                    );
+                    return None;
+                }
+                Some(Action::Control {
+                    name: name.value.clone(),
+                })
+            }
+            ActionSpec::Wait { duration, until } => {
+                match (duration, until) {
+                    (Some(duration), None) => {
+                        let offset = self.offset(duration)?;
+                        match offset
+                            .as_duration()
+                            .filter(|d| *d > chrono::Duration::zero())
+                        {
+                            Some(d) => Some(Action::Wait {
+                                duration: Some(d),
+                                until: None,
+                            }),
+                            None => {
+                                self.error(&duration.referenced, "`for:` needs a positive duration in minutes, hours, days or weeks");
+                                None
+                            }
+                        }
+                    }
+                    (None, Some(until)) => {
+                        let value = self.value_text(&until.value, &until.referenced, kind)?;
+                        Some(Action::Wait {
+                            duration: None,
+                            until: Some(value),
+                        })
+                    }
+                    _ => {
+                        self.error(
+                            at,
+                            "`wait` needs either `for:` (a duration) or `until:` (an instant)",
+                        );
+                        None
+                    }
+                }
+            }
+            ActionSpec::Await { event, on, timeout } => {
+                if !is_event_name(&event.value) {
+                    self.error(
+                        &event.referenced,
+                        format!(
+                            "`{}` is not an event name; use dotted lower-case words",
+                            event.value
+                        ),
+                    );
+                    return None;
+                }
+                let on_correlation = match on.as_ref().map(|o| (o.value.as_str(), o.referenced)) {
+                    None | Some(("record", _)) => false,
+                    Some(("correlation", _)) => true,
+                    Some((other, at)) => {
+                        self.error(&at, format!("`on: {other}` is not record or correlation"));
+                        return None;
+                    }
+                };
+                if !on_correlation && kind.is_none() {
+                    self.error(at, "waiting for an event about the record needs a record trigger; use `on: correlation`");
+                    return None;
+                }
+                let timeout = match timeout {
+                    Some(value) => {
+                        let offset = self.offset(value)?;
+                        match offset
+                            .as_duration()
+                            .filter(|d| *d > chrono::Duration::zero())
+                        {
+                            Some(d) => Some(d),
+                            None => {
+                                self.error(
+                                    &value.referenced,
+                                    "`timeout:` needs a positive duration",
+                                );
+                                return None;
+                            }
+                        }
+                    }
+                    None => None,
+                };
+                Some(Action::Await {
+                    event: event.value.clone(),
+                    on_correlation,
+                    timeout,
+                })
+            }
+            ActionSpec::Respond { status, body } => {
+                let status = match status {
+                    Some(s) if !(200..=599).contains(&s.value) => {
+                        self.error(
+                            &s.referenced,
+                            format!("status {} is not an HTTP status from 200 to 599", s.value),
+                        );
+                        return None;
+                    }
+                    Some(s) => s.value,
+                    None => 200,
+                };
+                let body = self.plain_values(body, kind)?;
+                Some(Action::Respond { status, body })
+            }
         }
+    }
+
+    /// Compiles free-form values (headers, bodies, payloads), checking only the paths they read.
+    fn plain_values(
+        &mut self,
+        values: &FieldValues,
+        kind: Option<Kind>,
+    ) -> Option<Vec<(String, ValueExpr)>> {
+        let mut compiled = Vec::new();
+        for (name, value) in values.iter() {
+            compiled.push((
+                name.clone(),
+                self.value(&value.value, &value.referenced, kind)?,
+            ));
+        }
+        Some(compiled)
     }
 
     fn audience(
@@ -723,4 +1142,20 @@ impl Checker<'_> {
             .filter(|t| !t.is_empty())
             .map(str::to_string)
     }
+}
+
+fn is_slug(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= 100
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+/// A rough check that a literal URL is http or https with a host.
+fn reqwest_like_url(value: &str) -> bool {
+    let rest = value
+        .strip_prefix("https://")
+        .or_else(|| value.strip_prefix("http://"));
+    rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/'))
 }

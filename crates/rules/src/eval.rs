@@ -42,18 +42,26 @@ pub fn evaluate_condition(rule: &Rule, context: &Variable, vm: &mut VM) -> Evalu
 }
 
 /// Resolves every action of `rule` for the triggering record.
+/// What action resolution needs to know about the triggering event.
+pub struct Occasion<'a> {
+    pub record: Option<&'a RecordRef>,
+    /// The instant of the event; waits and deadlines count from it.
+    pub now: chrono::DateTime<chrono::Utc>,
+    pub correlation: &'a str,
+}
+
+/// Resolves every action of `rule`, evaluating each expression against `context`.
 pub fn resolve_actions(
     rule: &Rule,
     context: &Variable,
-    record: Option<&RecordRef>,
-    today: chrono::NaiveDate,
+    occasion: &Occasion,
     vm: &mut VM,
 ) -> Result<Vec<ResolvedAction>, String> {
     rule.actions
         .iter()
         .enumerate()
         .map(|(index, action)| {
-            resolve(action, context, record, today, vm)
+            resolve(action, context, occasion, vm)
                 .map(|effect| ResolvedAction {
                     action: action.type_name().to_string(),
                     effect,
@@ -66,10 +74,11 @@ pub fn resolve_actions(
 fn resolve(
     action: &Action,
     context: &Variable,
-    record: Option<&RecordRef>,
-    today: chrono::NaiveDate,
+    occasion: &Occasion,
     vm: &mut VM,
 ) -> Result<Effect, String> {
+    let record = occasion.record;
+    let today = occasion.now.date_naive();
     match action {
         Action::Update { fields, state } => {
             let target = record
@@ -131,7 +140,104 @@ fn resolve(
             record: record.cloned(),
             data: Value::Object(values(data, context, vm)?),
         }),
+        Action::Http {
+            method,
+            url,
+            headers,
+            body,
+            timeout_seconds,
+        } => {
+            let url = match url.resolve(context, vm)? {
+                Value::String(url) => url,
+                other => return Err(format!("the URL evaluated to {other}, not text")),
+            };
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(format!("`{url}` is not an http or https URL"));
+            }
+            let headers = values(headers, context, vm)?
+                .into_iter()
+                .map(|(name, value)| {
+                    let text = match value {
+                        Value::String(s) => s,
+                        other => other.to_string(),
+                    };
+                    (name, text)
+                })
+                .collect();
+            let body = match body {
+                Some(body) => Some(Value::Object(values(body, context, vm)?)),
+                None => None,
+            };
+            Ok(Effect::Http {
+                method: method.clone(),
+                url,
+                headers,
+                body,
+                timeout_seconds: *timeout_seconds,
+            })
+        }
+        Action::Webhook {
+            endpoint,
+            event,
+            data,
+        } => Ok(Effect::Webhook {
+            endpoint: endpoint.clone(),
+            event: event.clone(),
+            record: record.cloned(),
+            data: Value::Object(values(data, context, vm)?),
+        }),
+        Action::Control { name } => Ok(Effect::Control { name: name.clone() }),
+        Action::Wait { duration, until } => {
+            let until = match (duration, until) {
+                (Some(duration), _) => occasion.now + *duration,
+                (None, Some(expression)) => match expression.resolve(context, vm)? {
+                    Value::String(text) => parse_instant(&text)?,
+                    other => {
+                        return Err(format!(
+                            "`until` evaluated to {other}, not a date or an instant"
+                        ));
+                    }
+                },
+                (None, None) => occasion.now,
+            };
+            Ok(Effect::Wait { until })
+        }
+        Action::Await {
+            event,
+            on_correlation,
+            timeout,
+        } => {
+            let key = if *on_correlation {
+                crate::rule::await_key_for_correlation(occasion.correlation)
+            } else {
+                match record {
+                    Some(record) => crate::rule::await_key_for_record(record),
+                    None => {
+                        return Err("waiting for an event about the record needs a record".into());
+                    }
+                }
+            };
+            Ok(Effect::Await {
+                event: event.clone(),
+                key,
+                timeout_at: timeout.map(|t| occasion.now + t),
+            })
+        }
+        Action::Respond { status, body } => Ok(Effect::Respond {
+            status: *status,
+            body: Value::Object(values(body, context, vm)?),
+        }),
     }
+}
+
+/// Reads an RFC 3339 instant, or a date as its midnight in UTC.
+fn parse_instant(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    if let Ok(instant) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(instant.with_timezone(&chrono::Utc));
+    }
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc())
+        .map_err(|_| format!("`{text}` is not a date or an RFC 3339 instant"))
 }
 
 fn values(

@@ -8,10 +8,12 @@
 
 pub mod check;
 pub mod context;
+pub mod duration;
 pub mod eval;
 pub mod expr;
 pub mod rule;
 pub mod spec;
+pub mod time;
 
 pub use check::{Diagnostic, compile_rule_text, compile_sources, load_dir};
 pub use rule::{Action, Effect, ResolvedAction, Rule, RuleSet, Trigger};

@@ -12,6 +12,7 @@ use crate::context::Expansion;
 use crate::expr::{Expr, ValueExpr};
 
 #[derive(Clone, Debug, PartialEq)]
+#[allow(clippy::large_enum_variant)]
 pub enum Trigger {
     Created {
         kind: Kind,
@@ -35,6 +36,10 @@ pub enum Trigger {
     Business {
         name: String,
     },
+    /// Due at a delay before or after a date field; fired by the scheduler, not by events.
+    Time(crate::time::TimeTrigger),
+    /// Due at the occurrences of a cron schedule; fired by the scheduler.
+    Schedule(crate::time::Schedule),
 }
 
 impl Trigger {
@@ -44,7 +49,8 @@ impl Trigger {
             | Trigger::Updated { kind, .. }
             | Trigger::EnteredState { kind, .. }
             | Trigger::FieldValue { kind, .. } => Some(*kind),
-            Trigger::Business { .. } => None,
+            Trigger::Time(time) => Some(time.kind),
+            Trigger::Business { .. } | Trigger::Schedule(_) => None,
         }
     }
 
@@ -74,6 +80,8 @@ impl Trigger {
                     && event.changes.get(field).is_some_and(|c| &c.new == value)
             }
             Trigger::Business { name } => event.kind == EventKind::Business && &event.name == name,
+            // The scheduler fires these directly.
+            Trigger::Time(_) | Trigger::Schedule(_) => false,
         }
     }
 
@@ -87,6 +95,8 @@ impl Trigger {
             Trigger::EnteredState { kind, state } => format!("{kind} entered state {state}"),
             Trigger::FieldValue { kind, field, value } => format!("{kind}.{field} became {value}"),
             Trigger::Business { name } => format!("event {name}"),
+            Trigger::Time(time) => time.describe(),
+            Trigger::Schedule(schedule) => schedule.describe(),
         }
     }
 }
@@ -123,6 +133,34 @@ pub enum Action {
         name: String,
         data: Vec<(String, ValueExpr)>,
     },
+    Http {
+        method: String,
+        url: ValueExpr,
+        headers: Vec<(String, ValueExpr)>,
+        body: Option<Vec<(String, ValueExpr)>>,
+        timeout_seconds: u64,
+    },
+    Webhook {
+        endpoint: String,
+        event: String,
+        data: Vec<(String, ValueExpr)>,
+    },
+    Control {
+        name: String,
+    },
+    Wait {
+        duration: Option<chrono::Duration>,
+        until: Option<ValueExpr>,
+    },
+    Await {
+        event: String,
+        on_correlation: bool,
+        timeout: Option<chrono::Duration>,
+    },
+    Respond {
+        status: u16,
+        body: Vec<(String, ValueExpr)>,
+    },
 }
 
 impl Action {
@@ -133,6 +171,12 @@ impl Action {
             Action::Activity { .. } => "activity",
             Action::Notify { .. } => "notify",
             Action::Emit { .. } => "emit",
+            Action::Http { .. } => "http",
+            Action::Webhook { .. } => "webhook",
+            Action::Control { .. } => "control",
+            Action::Wait { .. } => "wait",
+            Action::Await { .. } => "await",
+            Action::Respond { .. } => "respond",
         }
     }
 
@@ -156,7 +200,18 @@ impl Action {
                 values.push(message);
                 values.extend(audience.person.iter());
             }
-            Action::Emit { data, .. } => values.extend(data.iter().map(|(_, v)| v)),
+            Action::Emit { data, .. }
+            | Action::Webhook { data, .. }
+            | Action::Respond { body: data, .. } => values.extend(data.iter().map(|(_, v)| v)),
+            Action::Http {
+                url, headers, body, ..
+            } => {
+                values.push(url);
+                values.extend(headers.iter().map(|(_, v)| v));
+                values.extend(body.iter().flatten().map(|(_, v)| v));
+            }
+            Action::Wait { until, .. } => values.extend(until.iter()),
+            Action::Control { .. } | Action::Await { .. } => {}
         }
         values
     }
@@ -211,6 +266,56 @@ pub enum Effect {
         record: Option<RecordRef>,
         data: Value,
     },
+    /// Calls an HTTP API from a worker.
+    Http {
+        method: String,
+        url: String,
+        headers: std::collections::BTreeMap<String, String>,
+        body: Option<Value>,
+        timeout_seconds: u64,
+    },
+    /// Queues a signed delivery to an outbound webhook endpoint.
+    Webhook {
+        endpoint: String,
+        event: String,
+        record: Option<RecordRef>,
+        data: Value,
+    },
+    /// Queues a run of the controls.
+    Control { name: String },
+    /// Pauses the job until the instant.
+    Wait {
+        until: chrono::DateTime<chrono::Utc>,
+    },
+    /// Pauses the job until an event named `event` with the wait key arrives, or `timeout_at`.
+    Await {
+        event: String,
+        key: String,
+        timeout_at: Option<chrono::DateTime<chrono::Utc>>,
+    },
+    /// The answer to the inbound webhook that triggered the rule.
+    Respond { status: u16, body: Value },
+}
+
+impl Effect {
+    /// True for effects that only write to Steward's own store, which can run inside the
+    /// transaction of their event.
+    pub fn is_local(&self) -> bool {
+        !matches!(
+            self,
+            Effect::Http { .. } | Effect::Wait { .. } | Effect::Await { .. }
+        )
+    }
+}
+
+/// The key an awaited event is matched by when it is about the same record.
+pub fn await_key_for_record(record: &RecordRef) -> String {
+    format!("record:{}:{}", record.kind, record.id)
+}
+
+/// The key an awaited event is matched by when it shares the correlation id.
+pub fn await_key_for_correlation(correlation: &str) -> String {
+    format!("correlation:{correlation}")
 }
 
 /// The enabled rules, indexed by what can trigger them.
@@ -219,6 +324,8 @@ pub struct RuleSet {
     rules: Vec<Arc<Rule>>,
     by_kind: HashMap<Kind, Vec<usize>>,
     by_event: HashMap<String, Vec<usize>>,
+    timed: HashMap<Kind, Vec<usize>>,
+    scheduled: Vec<usize>,
 }
 
 impl RuleSet {
@@ -230,6 +337,8 @@ impl RuleSet {
                 Trigger::Business { name } => {
                     set.by_event.entry(name.clone()).or_default().push(index)
                 }
+                Trigger::Time(time) => set.timed.entry(time.kind).or_default().push(index),
+                Trigger::Schedule(_) => set.scheduled.push(index),
                 other => {
                     if let Some(kind) = other.kind() {
                         set.by_kind.entry(kind).or_default().push(index);
@@ -243,6 +352,25 @@ impl RuleSet {
 
     pub fn len(&self) -> usize {
         self.rules.len()
+    }
+
+    /// The rules with a time trigger on records of `kind`.
+    pub fn timed(&self, kind: Kind) -> impl Iterator<Item = &Arc<Rule>> {
+        self.timed
+            .get(&kind)
+            .into_iter()
+            .flatten()
+            .map(|i| &self.rules[*i])
+    }
+
+    /// Every rule with a time trigger.
+    pub fn all_timed(&self) -> impl Iterator<Item = &Arc<Rule>> {
+        self.timed.values().flatten().map(|i| &self.rules[*i])
+    }
+
+    /// The rules with a schedule.
+    pub fn scheduled(&self) -> impl Iterator<Item = &Arc<Rule>> {
+        self.scheduled.iter().map(|i| &self.rules[*i])
     }
 
     pub fn is_empty(&self) -> bool {

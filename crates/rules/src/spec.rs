@@ -5,7 +5,7 @@
 //!   - id: large-expense-review
 //!     name: Ask finance to review large expenses
 //!     trigger:
-//!       on: state            # create, update, state, value or event
+//!       on: state            # create, update, state, value, event, time or schedule
 //!       record: expense
 //!       state: submitted
 //!     condition: record.amount > 500
@@ -83,6 +83,35 @@ pub struct TriggerSpec {
     /// For `event`: the business event's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event: Option<Spanned<String>>,
+    /// For `time`: how long before (negative) or after the date in `field`, such as
+    /// `-3 days` or `2 working days`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<Spanned<String>>,
+    /// For `time` on a date field: the local time of day, `HH:MM`; midnight by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<Spanned<String>>,
+    /// For `time` and `schedule`: the IANA time zone of local times; UTC by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<Spanned<String>>,
+    /// For `time` with working days: a work calendar's name, or a path to one such as
+    /// `record.employee.calendar`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calendar: Option<Spanned<String>>,
+    /// For `schedule`: a cron expression of five fields (minute to weekday) or six (with
+    /// seconds first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cron: Option<Spanned<String>>,
+    /// For `schedule`: `skip`, `once` (the default) or `all` occurrences missed while
+    /// Steward was down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catch_up: Option<Spanned<String>>,
+    /// For `schedule` with `catch_up: all`: the most missed occurrences run; 10 by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catch_up_limit: Option<Spanned<u64>>,
+    /// For `schedule`: `skip` (the default), `buffer` or `allow` an occurrence that comes
+    /// while the previous run is still going.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overlap: Option<Spanned<String>>,
 }
 
 pub type FieldValues = BTreeMap<String, Spanned<Value>>;
@@ -131,6 +160,52 @@ pub enum ActionSpec {
         #[serde(default)]
         data: FieldValues,
     },
+    /// Calls an HTTP API. Runs at least once: retries send the same `Idempotency-Key` header.
+    Http {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        method: Option<Spanned<String>>,
+        url: Spanned<String>,
+        #[serde(default, skip_serializing_if = "FieldValues::is_empty")]
+        headers: FieldValues,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        body: Option<FieldValues>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_seconds: Option<Spanned<u64>>,
+    },
+    /// Sends a signed webhook to an outbound endpoint.
+    Webhook {
+        endpoint: Spanned<String>,
+        event: Spanned<String>,
+        #[serde(default)]
+        data: FieldValues,
+    },
+    /// Runs a built-in control, or `all` of them.
+    Control { name: Spanned<String> },
+    /// Waits for a duration (`for: 2 days`) or until an instant (`until: "= ..."`), then
+    /// goes on with the next action.
+    Wait {
+        #[serde(rename = "for", default, skip_serializing_if = "Option::is_none")]
+        duration: Option<Spanned<String>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        until: Option<Spanned<String>>,
+    },
+    /// Waits for a business event about the same record (or with the same correlation id),
+    /// then goes on; after `timeout` it goes on without it.
+    Await {
+        event: Spanned<String>,
+        /// `record` (the default) or `correlation`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        on: Option<Spanned<String>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout: Option<Spanned<String>>,
+    },
+    /// Sets the answer of the inbound webhook that triggered the rule.
+    Respond {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        status: Option<Spanned<u16>>,
+        #[serde(default)]
+        body: FieldValues,
+    },
 }
 
 impl ActionSpec {
@@ -141,6 +216,12 @@ impl ActionSpec {
             ActionSpec::Activity { .. } => "activity",
             ActionSpec::Notify { .. } => "notify",
             ActionSpec::Emit { .. } => "emit",
+            ActionSpec::Http { .. } => "http",
+            ActionSpec::Webhook { .. } => "webhook",
+            ActionSpec::Control { .. } => "control",
+            ActionSpec::Wait { .. } => "wait",
+            ActionSpec::Await { .. } => "await",
+            ActionSpec::Respond { .. } => "respond",
         }
     }
 }

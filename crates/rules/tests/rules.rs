@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 use steward_domain::event::FieldChange;
 use steward_domain::{Actor, Event, EventKind, Kind, Record, new_id};
 use steward_rules::context::{self, Expansion};
-use steward_rules::eval::{evaluate_condition, resolve_actions};
+use steward_rules::eval::{Occasion, evaluate_condition, resolve_actions};
 use steward_rules::{Diagnostic, Effect, Rule, RuleSet, VM, compile_sources};
 
 fn compile(text: &str) -> Result<Vec<Rule>, Vec<Diagnostic>> {
@@ -323,14 +323,13 @@ fn condition_reads_related_records_and_reports_inputs() {
     assert_eq!(evaluation.result, Ok(true));
     assert_eq!(evaluation.inputs["record.amount"], json!("750.00"));
 
-    let actions = resolve_actions(
-        rule,
-        &ctx,
-        Some(&expense.reference()),
-        at().date_naive(),
-        &mut vm,
-    )
-    .unwrap();
+    let reference = expense.reference();
+    let occasion = Occasion {
+        record: Some(&reference),
+        now: at(),
+        correlation: "c",
+    };
+    let actions = resolve_actions(rule, &ctx, &occasion, &mut vm).unwrap();
     let Effect::Create { kind, fields, .. } = &actions[0].effect else {
         panic!()
     };

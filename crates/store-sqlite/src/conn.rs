@@ -481,6 +481,7 @@ impl ReadTx for Conn<'_> {
             match state.as_str() {
                 "pending" => stats.pending = count as u64,
                 "running" => stats.running = count as u64,
+                "waiting" => stats.waiting = count as u64,
                 "dead" => stats.dead = count as u64,
                 _ => {}
             }
@@ -498,6 +499,25 @@ impl ReadTx for Conn<'_> {
             stats.oldest_due_seconds = Some(age.num_milliseconds() as f64 / 1000.0);
         }
         Ok(stats)
+    }
+
+    fn next_job_due(&self) -> Fallible<Option<DateTime<Utc>>> {
+        // Served by the jobs_due index: one seek per state. A running job counts from the end
+        // of its lease, when a worker must take it over.
+        let earliest: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT min(run_at) FROM (
+                     SELECT min(run_at) AS run_at FROM jobs WHERE state = 'pending'
+                     UNION ALL
+                     SELECT min(run_at) FROM jobs WHERE state = 'waiting'
+                     UNION ALL
+                     SELECT min(lease_until) FROM jobs WHERE state = 'running')",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(sql_error)?;
+        earliest.as_deref().map(codec::parse_ts).transpose()
     }
 
     fn finding(&self, id: &str) -> Fallible<Option<Finding>> {
@@ -794,8 +814,9 @@ impl WriteTx for Conn<'_> {
         lease_until: DateTime<Utc>,
     ) -> Fallible<Vec<Job>> {
         let sql = format!(
-            "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_until = ?1, updated_at = ?2
-             WHERE id IN (SELECT id FROM jobs WHERE state = 'pending' AND run_at <= ?2
+            "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_until = ?1, updated_at = ?2,
+                 wait_key = NULL
+             WHERE id IN (SELECT id FROM jobs WHERE state IN ('pending', 'waiting') AND run_at <= ?2
                           ORDER BY run_at, id LIMIT ?3)
              RETURNING {}",
             codec::JOB_COLUMNS
@@ -839,6 +860,56 @@ impl WriteTx for Conn<'_> {
             ),
         }?;
         Ok(updated == 1)
+    }
+
+    fn park_job(
+        &mut self,
+        id: &str,
+        attempt: u32,
+        payload: &Value,
+        state: JobState,
+        run_at: DateTime<Utc>,
+        wait_key: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Fallible<bool> {
+        let updated = self.execute(
+            "UPDATE jobs SET state = ?3, payload = ?4, run_at = ?5, wait_key = ?6, attempts = 0,
+                 lease_until = NULL, updated_at = ?7
+             WHERE id = ?1 AND state = 'running' AND attempts = ?2",
+            params![
+                id,
+                attempt,
+                state.as_str(),
+                to_json(payload)?,
+                ts(run_at),
+                wait_key,
+                ts(at)
+            ],
+        )?;
+        Ok(updated == 1)
+    }
+
+    fn save_job_progress(&mut self, id: &str, attempt: u32, payload: &Value) -> Fallible<bool> {
+        let updated = self.execute(
+            "UPDATE jobs SET payload = ?3 WHERE id = ?1 AND state = 'running' AND attempts = ?2",
+            params![id, attempt, to_json(payload)?],
+        )?;
+        Ok(updated == 1)
+    }
+
+    fn resume_waiting(
+        &mut self,
+        wait_keys: &[String],
+        event_id: &str,
+        now: DateTime<Utc>,
+    ) -> Fallible<u64> {
+        let woke = self.execute(
+            "UPDATE jobs SET state = 'pending', run_at = ?3, wait_key = NULL, updated_at = ?3,
+                 payload = json_set(payload, '$.awaited', ?2)
+             WHERE wait_key IN (SELECT value FROM json_each(?1)) AND state = 'waiting'",
+            params![to_json(&wait_keys)?, event_id, ts(now)],
+        )?;
+        Ok(woke as u64)
     }
 
     fn replay_job(&mut self, id: &str, at: DateTime<Utc>) -> Fallible<bool> {

@@ -121,10 +121,13 @@ const MIGRATIONS: &[&str] = &[
         last_error TEXT,
         replays INTEGER NOT NULL,
         created_at TEXT NOT NULL,
-        updated_at TEXT NOT NULL
+        updated_at TEXT NOT NULL,
+        -- `<event name>|<key>` of a job waiting for an event.
+        wait_key TEXT
     );
-    -- Claims scan due pending jobs in run_at order.
+    -- Claims scan due pending jobs, and waiting jobs whose timeout passed, in run_at order.
     CREATE INDEX jobs_due ON jobs (state, run_at, id);
+    CREATE INDEX jobs_waiting ON jobs (wait_key) WHERE wait_key IS NOT NULL;
 
     CREATE TABLE findings (
         id TEXT PRIMARY KEY,

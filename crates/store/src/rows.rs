@@ -117,6 +117,8 @@ pub enum RunStatus {
     Dead,
     /// The rule chain reached the depth limit, so the actions did not run.
     DepthLimited,
+    /// The actions paused at a wait step.
+    Waiting,
 }
 
 impl RunStatus {
@@ -129,6 +131,7 @@ impl RunStatus {
             RunStatus::Retrying => "retrying",
             RunStatus::Dead => "dead",
             RunStatus::DepthLimited => "depth_limited",
+            RunStatus::Waiting => "waiting",
         }
     }
 
@@ -141,6 +144,7 @@ impl RunStatus {
             "retrying" => RunStatus::Retrying,
             "dead" => RunStatus::Dead,
             "depth_limited" => RunStatus::DepthLimited,
+            "waiting" => RunStatus::Waiting,
             _ => return None,
         })
     }
@@ -184,6 +188,8 @@ pub struct RunQuery {
 pub enum JobState {
     Pending,
     Running,
+    /// Paused until an awaited event arrives or its timeout passes.
+    Waiting,
     Succeeded,
     Dead,
 }
@@ -193,6 +199,7 @@ impl JobState {
         match self {
             JobState::Pending => "pending",
             JobState::Running => "running",
+            JobState::Waiting => "waiting",
             JobState::Succeeded => "succeeded",
             JobState::Dead => "dead",
         }
@@ -202,6 +209,7 @@ impl JobState {
         Some(match value {
             "pending" => JobState::Pending,
             "running" => JobState::Running,
+            "waiting" => JobState::Waiting,
             "succeeded" => JobState::Succeeded,
             "dead" => JobState::Dead,
             _ => return None,
@@ -268,6 +276,7 @@ pub struct Token {
 pub struct QueueStats {
     pub pending: u64,
     pub running: u64,
+    pub waiting: u64,
     pub dead: u64,
     /// Age in seconds of the oldest pending job that is due.
     pub oldest_due_seconds: Option<f64>,

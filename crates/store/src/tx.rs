@@ -38,6 +38,10 @@ pub trait ReadTx {
     fn job(&self, id: &str) -> Result<Option<Job>, StoreError>;
     fn jobs(&self, query: &JobQuery) -> Result<Page<Job>, StoreError>;
     fn queue_stats(&self, now: DateTime<Utc>) -> Result<QueueStats, StoreError>;
+    /// The earliest instant a job needs a worker: the `run_at` of a pending or waiting job, or
+    /// the lease end of a running one. An idle worker reads it instead of claiming on every
+    /// wake-up.
+    fn next_job_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
 
     fn finding(&self, id: &str) -> Result<Option<Finding>, StoreError>;
     fn findings(&self, query: &FindingQuery) -> Result<Page<Finding>, StoreError>;
@@ -112,6 +116,34 @@ pub trait WriteTx: ReadTx {
         retry_at: Option<DateTime<Utc>>,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
+    /// Saves a running job's progress and pauses it: `Pending` until `run_at`, or `Waiting`
+    /// for an event with `wait_key` until `run_at` (its timeout). Fenced by `attempt` like
+    /// [`WriteTx::complete_job`]; the attempt count starts again at 0.
+    fn park_job(
+        &mut self,
+        id: &str,
+        attempt: u32,
+        payload: &serde_json::Value,
+        state: JobState,
+        run_at: DateTime<Utc>,
+        wait_key: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Saves a running job's progress without ending its claim. Fenced by `attempt`.
+    fn save_job_progress(
+        &mut self,
+        id: &str,
+        attempt: u32,
+        payload: &serde_json::Value,
+    ) -> Result<bool, StoreError>;
+    /// Wakes the jobs waiting for one of `wait_keys`, recording `event_id` in their payload
+    /// as `awaited`. Returns how many woke.
+    fn resume_waiting(
+        &mut self,
+        wait_keys: &[String],
+        event_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
     /// Moves a dead job back to pending with fresh attempts; false if it is not dead.
     fn replay_job(&mut self, id: &str, at: DateTime<Utc>) -> Result<bool, StoreError>;
     /// Returns running jobs whose lease has expired to pending; returns how many.

@@ -2,12 +2,12 @@
 
 use std::collections::BTreeMap;
 
+use crate::Record;
+use crate::plan::WEEKDAYS;
+use crate::value::decimal;
 use chrono::{Datelike, NaiveDate};
 use rust_decimal::Decimal;
 use serde_json::Value;
-use steward_domain::Record;
-use steward_domain::plan::WEEKDAYS;
-use steward_domain::value::decimal;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Calendar {
@@ -72,5 +72,74 @@ impl Calendar {
 
     pub fn weekly_hours(&self) -> Decimal {
         self.week.iter().sum()
+    }
+
+    /// True when the calendar schedules work on `day`.
+    pub fn is_working_day(&self, day: NaiveDate) -> bool {
+        !self.scheduled(day).is_zero()
+    }
+
+    /// Moves `days` working days from `from`, forward when positive and backward when
+    /// negative; 0 returns `from` itself. Returns `None` when the calendar has no working day
+    /// at all.
+    pub fn add_working_days(&self, from: NaiveDate, days: i64) -> Option<NaiveDate> {
+        if self.week.iter().all(|h| h.is_zero()) {
+            return None;
+        }
+        let step = if days >= 0 {
+            chrono::Duration::days(1)
+        } else {
+            chrono::Duration::days(-1)
+        };
+        let mut day = from;
+        let mut left = days.unsigned_abs();
+        while left > 0 {
+            day += step;
+            if self.is_working_day(day) {
+                left -= 1;
+            }
+        }
+        Some(day)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn week_40() -> Calendar {
+        let eight = Decimal::from(8);
+        let christmas = NaiveDate::from_ymd_opt(2026, 12, 25).unwrap();
+        Calendar {
+            name: "40 h".into(),
+            week: [
+                eight,
+                eight,
+                eight,
+                eight,
+                eight,
+                Decimal::ZERO,
+                Decimal::ZERO,
+            ],
+            hours_per_day: eight,
+            holidays: [(christmas, "Christmas".to_string())].into(),
+        }
+    }
+
+    #[test]
+    fn working_days_skip_weekends_and_holidays() {
+        let calendar = week_40();
+        let thursday = NaiveDate::from_ymd_opt(2026, 12, 24).unwrap();
+        let after = calendar.add_working_days(thursday, 1).unwrap();
+        assert_eq!(
+            after,
+            NaiveDate::from_ymd_opt(2026, 12, 28).unwrap(),
+            "Christmas and the weekend are skipped"
+        );
+        let before = calendar
+            .add_working_days(NaiveDate::from_ymd_opt(2026, 12, 28).unwrap(), -2)
+            .unwrap();
+        assert_eq!(before, NaiveDate::from_ymd_opt(2026, 12, 23).unwrap());
+        assert_eq!(calendar.add_working_days(thursday, 0), Some(thursday));
     }
 }
