@@ -81,6 +81,16 @@ pub enum DomainError {
     #[error("{kind} {id} already exists")]
     AlreadyExists { kind: Kind, id: String },
 
+    #[error(
+        "{kind} {id} is {state}, so its fields can no longer change; move it to another state \
+         first if your process allows it"
+    )]
+    Locked {
+        kind: Kind,
+        id: String,
+        state: String,
+    },
+
     #[error("{0}")]
     Invalid(String),
 }

@@ -191,6 +191,15 @@ pub fn plan_update(
     if changes.is_empty() {
         return Ok(None);
     }
+    let locked = context.actor.kind == crate::actor::ActorKind::User
+        && schema.locked_states().contains(&current.state.as_str());
+    if locked && changes.keys().any(|name| name != STATE_FIELD) {
+        return Err(DomainError::Locked {
+            kind,
+            id: current.id.clone(),
+            state: current.state.clone(),
+        });
+    }
 
     let references = references_of(schema, &merged, Some(&current.fields));
     let record = Record {
@@ -827,6 +836,59 @@ mod tests {
             panic!("{skip:?}")
         };
         assert_eq!(allowed, vec!["submitted"]);
+    }
+
+    #[test]
+    fn approved_entries_are_locked_for_people() {
+        let mirror = CommandContext::new(Actor::integration("odoo"));
+        let f = fields(json!({"employee": new_id(), "date": "2026-12-01", "hours": "3"}));
+        let planned = plan_create(
+            Kind::Timesheet,
+            new_id(),
+            Some("approved"),
+            &f,
+            &Map::new(),
+            &mirror,
+            &stamp(),
+        )
+        .unwrap();
+        let change = fields(json!({"hours": "9"}));
+        let error = plan_update(
+            &planned.record,
+            &change,
+            &Map::new(),
+            None,
+            None,
+            &user(),
+            &stamp(),
+        )
+        .unwrap_err();
+        assert!(matches!(error, DomainError::Locked { .. }), "{error:?}");
+        let same = fields(json!({"hours": "3"}));
+        assert!(
+            plan_update(
+                &planned.record,
+                &same,
+                &Map::new(),
+                None,
+                None,
+                &user(),
+                &stamp()
+            )
+            .is_ok()
+        );
+        assert!(
+            plan_update(
+                &planned.record,
+                &change,
+                &Map::new(),
+                None,
+                None,
+                &mirror,
+                &stamp()
+            )
+            .is_ok()
+        );
     }
 
     #[test]

@@ -157,6 +157,20 @@ impl KindSchema {
             .collect()
     }
 
+    /// States in which people (user actors) may no longer change the record's fields, only
+    /// move it on: approved and invoiced time and expenses, released invoices, decided
+    /// requests. Rules, controls and mirrors of another system may still change them.
+    pub fn locked_states(&self) -> &'static [&'static str] {
+        use crate::kinds::Kind;
+        match self.kind {
+            Kind::Timesheet | Kind::Expense => &["approved", "invoiced"],
+            Kind::Invoice => &["released", "paid", "cancelled"],
+            Kind::ApprovalRequest => &["approved", "rejected", "cancelled"],
+            Kind::ApprovalStep => &["approved", "rejected", "skipped", "escalated"],
+            _ => &[],
+        }
+    }
+
     pub fn field_names(&self) -> Vec<&'static str> {
         self.fields.iter().map(|f| f.name).collect()
     }

@@ -22,6 +22,11 @@ pub const CODES: &[(&str, u16, &str)] = &[
     ("forbidden", 403, "The token's role may not do this."),
     ("not_found", 404, "No such resource."),
     (
+        "method_not_allowed",
+        405,
+        "The path does not take this method; the `Allow` header lists those it takes.",
+    ),
+    (
         "conflict",
         409,
         "The resource changed or exists already, or the state does not allow this.",
@@ -94,6 +99,8 @@ impl ApiError {
     }
 
     pub fn validation(message: impl Into<String>, details: Vec<FieldError>) -> Self {
+        let details = details.into_iter().map(shorten_value).collect();
+        let message = shorten(message.into());
         ApiError {
             details,
             ..ApiError::new(
@@ -130,7 +137,8 @@ impl From<DomainError> for ApiError {
             DomainError::NotFound { .. } => ApiError::not_found(message),
             DomainError::TransitionNotAllowed { .. }
             | DomainError::VersionConflict { .. }
-            | DomainError::AlreadyExists { .. } => ApiError::conflict(message),
+            | DomainError::AlreadyExists { .. }
+            | DomainError::Locked { .. } => ApiError::conflict(message),
             DomainError::UnknownState { .. } | DomainError::InitialStateNotAllowed { .. } => {
                 ApiError::validation(message, Vec::new())
             }
@@ -182,6 +190,12 @@ impl From<JsonRejection> for ApiError {
                 "payload_too_large",
                 format!("the body is larger than {} bytes", crate::MAX_BODY_BYTES),
             ),
+            JsonRejection::JsonDataError(error) => ApiError::invalid(format!(
+                "the body does not have the expected fields: {}",
+                error.body_text().trim_start_matches(
+                    "Failed to deserialize the JSON body into the target type: "
+                )
+            )),
             other => {
                 ApiError::invalid(format!("the body is not valid JSON: {}", other.body_text()))
             }
@@ -204,8 +218,38 @@ impl From<PathRejection> for ApiError {
     }
 }
 
-/// The value of a field error for a parameter.
+/// Longest value echoed back in an error, in characters; a huge rejected value is cut.
+const MAX_ECHO: usize = 200;
+
+fn shorten(text: String) -> String {
+    if text.chars().count() <= MAX_ECHO * 4 {
+        return text;
+    }
+    let cut: String = text.chars().take(MAX_ECHO * 4).collect();
+    format!("{cut}…")
+}
+
+fn shorten_value(mut error: FieldError) -> FieldError {
+    if let Value::String(text) = &error.value
+        && text.chars().count() > MAX_ECHO
+    {
+        let cut: String = text.chars().take(MAX_ECHO).collect();
+        error.value = Value::String(format!("{cut}… ({} characters)", text.chars().count()));
+    }
+    if error.message.chars().count() > MAX_ECHO * 4 {
+        error.message = shorten(error.message);
+    }
+    error
+}
+
+/// An error about one query parameter or header, with the value it had.
 pub fn parameter_error(name: &str, value: &str, message: impl Into<String>) -> ApiError {
-    let detail = FieldError::new(name, &Value::String(value.to_string()), message);
-    ApiError::validation(format!("invalid parameter {detail}"), vec![detail])
+    let detail = shorten_value(FieldError::new(
+        name,
+        &Value::String(value.to_string()),
+        message,
+    ));
+    let mut error = ApiError::invalid(format!("invalid parameter {detail}"));
+    error.details = vec![detail];
+    error
 }

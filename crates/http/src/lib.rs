@@ -8,6 +8,7 @@ pub mod auth;
 pub mod error;
 pub mod openapi;
 mod paging;
+mod policy;
 mod records;
 mod resources;
 mod rules;
@@ -90,6 +91,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .nest("/api/v1", api)
         .fallback(not_found)
+        .layer(middleware::from_fn(method_not_allowed))
         .layer(middleware::from_fn(log_request))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
@@ -99,6 +101,34 @@ impl FromRef<AppState> for Arc<Engine> {
     fn from_ref(state: &AppState) -> Self {
         Arc::clone(&state.engine)
     }
+}
+
+/// Answers a method a route does not have with a JSON error naming the path.
+async fn method_not_allowed(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let response = next.run(request).await;
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED {
+        let allowed = response
+            .headers()
+            .get(axum::http::header::ALLOW)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let error = ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("{path} does not take {method}; it takes {allowed}"),
+        );
+        let mut replaced = error.into_response();
+        if let Ok(value) = axum::http::HeaderValue::from_str(&allowed) {
+            replaced
+                .headers_mut()
+                .insert(axum::http::header::ALLOW, value);
+        }
+        return replaced;
+    }
+    response
 }
 
 async fn not_found(request: Request) -> ApiError {

@@ -18,7 +18,7 @@ pub struct Endpoint {
     pub errors: &'static [&'static str],
 }
 
-const LIST_ERRORS: &[&str] = &["invalid_request", "validation_failed"];
+const LIST_ERRORS: &[&str] = &["invalid_request"];
 
 /// The endpoints outside the record collections.
 pub const ENDPOINTS: &[Endpoint] = &[

@@ -13,32 +13,40 @@ pub struct Paging {
 }
 
 impl Paging {
+    /// Reads a list whose cursor is a record or row id (a ULID).
     pub fn from_params(params: &BTreeMap<String, String>) -> Result<Paging, ApiError> {
+        Paging::read(params, |cursor| steward_domain::id::is_valid_id(cursor))
+    }
+
+    /// Reads a list whose cursor is an event sequence number.
+    pub fn by_sequence(params: &BTreeMap<String, String>) -> Result<Paging, ApiError> {
+        Paging::read(params, |cursor| cursor.parse::<u64>().is_ok())
+    }
+
+    fn read(
+        params: &BTreeMap<String, String>,
+        valid: fn(&str) -> bool,
+    ) -> Result<Paging, ApiError> {
         let limit = match params.get("limit") {
             None => DEFAULT_LIMIT,
             Some(text) => match text.parse::<usize>() {
                 Ok(n) if (1..=steward_store::MAX_PAGE).contains(&n) => n,
                 _ => {
-                    return Err(parameter_error(
-                        "limit",
-                        text,
-                        format!(
-                            "must be a whole number from 1 to {}",
-                            steward_store::MAX_PAGE
-                        ),
-                    ));
+                    let message = format!(
+                        "must be a whole number from 1 to {}",
+                        steward_store::MAX_PAGE
+                    );
+                    return Err(parameter_error("limit", text, message));
                 }
             },
         };
         let cursor = params.get("cursor").filter(|c| !c.is_empty()).cloned();
         if let Some(cursor) = &cursor
-            && (cursor.len() > 64 || !cursor.bytes().all(|b| b.is_ascii_alphanumeric()))
+            && !valid(cursor)
         {
-            return Err(parameter_error(
-                "cursor",
-                cursor,
-                "is not a cursor this API returned",
-            ));
+            let message =
+                "is not a cursor this list returned; pass the `next_cursor` of the previous page";
+            return Err(parameter_error("cursor", cursor, message));
         }
         Ok(Paging { cursor, limit })
     }

@@ -198,7 +198,7 @@ pub async fn create(
 ) -> Result<(StatusCode, HeaderMap, Json<Record>), ApiError> {
     principal.require_writer()?;
     let kind = kind_of(&collection)?;
-    let parts = split(body(payload)?)?;
+    let mut parts = split(body(payload)?)?;
     if parts.version.is_some() {
         return Err(parameter_error(
             "version",
@@ -206,6 +206,14 @@ pub async fn create(
             "is set by the server; leave it out on create",
         ));
     }
+    crate::policy::check_write(
+        &principal,
+        kind,
+        None,
+        &parts.fields,
+        parts.state.as_deref(),
+    )?;
+    crate::policy::stamp(&principal, kind, parts.state.as_deref(), &mut parts.fields);
     let command = Command::Create {
         kind,
         id: parts.id,
@@ -230,14 +238,97 @@ pub async fn get(
     State(state): State<AppState>,
     _principal: Principal,
     Path((collection, id)): Path<(String, String)>,
-) -> Result<Json<Record>, ApiError> {
+) -> Result<(HeaderMap, Json<Record>), ApiError> {
     let kind = kind_of(&collection)?;
-    let lookup = id.clone();
+    let record = load(&state, kind, &id).await?;
+    Ok((etag(&record), Json(record)))
+}
+
+/// The version of a record as an entity tag, which `If-Match` can send back.
+fn etag(record: &Record) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if let Ok(value) = HeaderValue::from_str(&format!("\"{}\"", record.version)) {
+        headers.insert(header::ETAG, value);
+    }
+    headers
+}
+
+/// The version an `If-Match` header names, when present.
+fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = value
+        .to_str()
+        .unwrap_or_default()
+        .trim()
+        .trim_start_matches("W/");
+    text.trim_matches('"')
+        .parse::<i64>()
+        .map(Some)
+        .map_err(|_| {
+            parameter_error(
+                "If-Match",
+                text,
+                "must be the ETag this API returned, such as \"3\"",
+            )
+        })
+}
+
+async fn load(state: &AppState, kind: Kind, id: &str) -> Result<Record, ApiError> {
+    let lookup = id.to_string();
     let record =
         steward_store::read_async(state.store.clone(), move |tx| tx.record(kind, &lookup)).await?;
-    record
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("{kind} {id} not found")))
+    record.ok_or_else(|| ApiError::not_found(format!("{kind} {id} not found")))
+}
+
+/// Applies a change from PATCH or a transition after checking who may make it.
+async fn change(
+    state: &AppState,
+    principal: &Principal,
+    headers: &HeaderMap,
+    kind: Kind,
+    id: String,
+    mut parts: Parts,
+) -> Result<(HeaderMap, Json<Record>), ApiError> {
+    principal.require_writer()?;
+    let current = load(state, kind, &id).await?;
+    crate::policy::check_write(
+        principal,
+        kind,
+        Some(&current),
+        &parts.fields,
+        parts.state.as_deref(),
+    )?;
+    if parts.state.as_deref() != Some(current.state.as_str()) {
+        crate::policy::stamp(principal, kind, parts.state.as_deref(), &mut parts.fields);
+    }
+    let expected_version = match (parts.version, if_match(headers)?) {
+        (Some(body), Some(header)) if body != header => {
+            return Err(parameter_error(
+                "version",
+                &body.to_string(),
+                "differs from the If-Match header",
+            ));
+        }
+        (body, header) => body.or(header),
+    };
+    let command = Command::Update {
+        kind,
+        id,
+        expected_version,
+        state: parts.state,
+        fields: parts.fields,
+        attributes: parts.attributes,
+    };
+    let outcome = state
+        .engine
+        .execute(command, context(principal, headers))
+        .await?;
+    let mut response_headers = outcome_headers(&outcome);
+    let record = outcome.record.ok_or_else(ApiError::internal)?;
+    response_headers.extend(etag(&record));
+    Ok((response_headers, Json(record)))
 }
 
 pub async fn update(
@@ -247,7 +338,6 @@ pub async fn update(
     headers: HeaderMap,
     payload: Result<Json<Value>, JsonRejection>,
 ) -> Result<(HeaderMap, Json<Record>), ApiError> {
-    principal.require_writer()?;
     let kind = kind_of(&collection)?;
     let parts = split(body(payload)?)?;
     if parts.id.as_deref().is_some_and(|given| given != id) {
@@ -257,23 +347,7 @@ pub async fn update(
             "differs from the id in the path",
         ));
     }
-    let command = Command::Update {
-        kind,
-        id,
-        expected_version: parts.version,
-        state: parts.state,
-        fields: parts.fields,
-        attributes: parts.attributes,
-    };
-    let outcome = state
-        .engine
-        .execute(command, context(&principal, &headers))
-        .await?;
-    let response_headers = outcome_headers(&outcome);
-    Ok((
-        response_headers,
-        Json(outcome.record.ok_or_else(ApiError::internal)?),
-    ))
+    change(&state, &principal, &headers, kind, id, parts).await
 }
 
 #[derive(Deserialize)]
@@ -292,26 +366,16 @@ pub async fn transition(
     headers: HeaderMap,
     payload: Result<Json<TransitionRequest>, JsonRejection>,
 ) -> Result<(HeaderMap, Json<Record>), ApiError> {
-    principal.require_writer()?;
     let kind = kind_of(&collection)?;
     let Json(request) = payload?;
-    let command = Command::Update {
-        kind,
-        id,
-        expected_version: request.version,
-        state: Some(request.state),
+    let parts = Parts {
         fields: Map::new(),
+        id: None,
+        state: Some(request.state),
+        version: request.version,
         attributes: Map::new(),
     };
-    let outcome = state
-        .engine
-        .execute(command, context(&principal, &headers))
-        .await?;
-    let response_headers = outcome_headers(&outcome);
-    Ok((
-        response_headers,
-        Json(outcome.record.ok_or_else(ApiError::internal)?),
-    ))
+    change(&state, &principal, &headers, kind, id, parts).await
 }
 
 pub async fn history(
@@ -321,12 +385,8 @@ pub async fn history(
     Query(params): Query<BTreeMap<String, String>>,
 ) -> Result<Json<Page<steward_domain::Event>>, ApiError> {
     let kind = kind_of(&collection)?;
-    let paging = Paging::from_params(&params)?;
-    let after_seq = paging
-        .cursor
-        .map(|c| c.parse::<i64>())
-        .transpose()
-        .map_err(|_| ApiError::invalid("the cursor is not a cursor this list returned"))?;
+    let paging = Paging::by_sequence(&params)?;
+    let after_seq = paging.cursor.and_then(|c| c.parse::<i64>().ok());
     let query = EventQuery {
         after_seq,
         limit: paging.limit,

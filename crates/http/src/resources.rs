@@ -44,12 +44,8 @@ pub async fn events(
         &params,
         &["name", "record_kind", "record_id", "correlation", "since"],
     )?;
-    let paging = Paging::from_params(&params)?;
-    let after_seq = paging
-        .cursor
-        .map(|c| c.parse::<i64>())
-        .transpose()
-        .map_err(|_| ApiError::invalid("the cursor is not a cursor this list returned"))?;
+    let paging = Paging::by_sequence(&params)?;
+    let after_seq = paging.cursor.and_then(|c| c.parse::<i64>().ok());
     let since = params
         .get("since")
         .map(|s| {
@@ -108,7 +104,22 @@ pub async fn emit(
     payload: Result<Json<EmitRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Event>), ApiError> {
     principal.require_writer()?;
+    if principal.role == "employee" {
+        return Err(ApiError::forbidden(
+            "the role `employee` may not emit business events",
+        ));
+    }
     let Json(request) = payload?;
+    if let Some(prefix) = crate::policy::RESERVED_EVENT_PREFIXES
+        .iter()
+        .find(|p| request.name.starts_with(**p))
+    {
+        return Err(parameter_error(
+            "name",
+            &request.name,
+            format!("events starting with `{prefix}` come only from Steward itself"),
+        ));
+    }
     let record = match (request.record_kind, request.record_id) {
         (None, None) => None,
         (Some(kind), Some(id)) => {
@@ -294,6 +305,11 @@ pub async fn replay(
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<Replayed>), ApiError> {
     principal.require(&["admin", "operations"], "replay dead letters")?;
+    let lookup = id.clone();
+    let job = steward_store::read_async(state.store.clone(), move |tx| tx.job(&lookup)).await?;
+    if job.is_none() {
+        return Err(ApiError::not_found(format!("dead letter {id} not found")));
+    }
     if state.engine.replay(&id).await? {
         Ok((
             StatusCode::ACCEPTED,

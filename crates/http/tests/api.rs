@@ -149,7 +149,7 @@ async fn records_are_created_listed_and_paged() {
     let (_, filtered) = api.get("/api/v1/clients?name=Client%203").await;
     assert_eq!(filtered["items"].as_array().unwrap().len(), 1);
     let (status, body) = api.get("/api/v1/clients?colour=red").await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(
         body["error"]["message"]
             .as_str()
@@ -158,7 +158,19 @@ async fn records_are_created_listed_and_paged() {
         "{body}"
     );
     let (status, body) = api.get("/api/v1/clients?limit=5000").await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    for list in [
+        "clients",
+        "runs",
+        "findings",
+        "dead-letters",
+        "events",
+        "timesheets/01JAAAAAAAAAAAAAAAAAAAAAAA/events",
+    ] {
+        let (status, body) = api.get(&format!("/api/v1/{list}?cursor=garbage")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{list}: {body}");
+        assert_eq!(body["error"]["details"][0]["field"], "cursor", "{list}");
+    }
 }
 
 #[tokio::test]
@@ -454,4 +466,253 @@ async fn openapi_describes_every_route() {
             );
         }
     }
+}
+
+impl Api {
+    async fn as_token(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        self.call(method, path, Some(token), body).await
+    }
+
+    async fn linked_token(&self, role: &str, employee: &Value) -> String {
+        let body = json!({"name": format!("{role}-{}", employee["name"].as_str().unwrap()), "role": role, "employee": employee["id"]});
+        self.created("/api/v1/tokens", body).await["secret"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+}
+
+#[tokio::test]
+async fn employees_change_only_their_own_time() {
+    let api = start().await;
+    let ann = api
+        .created("/api/v1/employees", json!({"name": "Ann"}))
+        .await;
+    let bob = api
+        .created(
+            "/api/v1/employees",
+            json!({"name": "Bob", "manager": ann["id"]}),
+        )
+        .await;
+    let bob_token = api.linked_token("employee", &bob).await;
+    let entry = json!({"employee": bob["id"], "date": "2026-12-01", "hours": "6"});
+    let (status, own) = api
+        .as_token(&bob_token, Method::POST, "/api/v1/timesheets", Some(entry))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{own}");
+    let someone_else = json!({"employee": ann["id"], "date": "2026-12-01", "hours": "6"});
+    let (status, _) = api
+        .as_token(
+            &bob_token,
+            Method::POST,
+            "/api/v1/timesheets",
+            Some(someone_else),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = api
+        .as_token(
+            &bob_token,
+            Method::POST,
+            "/api/v1/clients",
+            Some(json!({"name": "X"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = api
+        .as_token(
+            &bob_token,
+            Method::PATCH,
+            &format!("/api/v1/employees/{}", bob["id"].as_str().unwrap()),
+            Some(json!({"cost_rate": "999"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+
+    let id = own["id"].as_str().unwrap();
+    let transition = format!("/api/v1/timesheets/{id}/transition");
+    let (status, submitted) = api
+        .as_token(
+            &bob_token,
+            Method::POST,
+            &transition,
+            Some(json!({"state": "submitted"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{submitted}");
+    assert_eq!(
+        submitted["submitted_by"], bob["id"],
+        "the submitter is stamped"
+    );
+    let (status, body) = api
+        .as_token(
+            &bob_token,
+            Method::POST,
+            &transition,
+            Some(json!({"state": "approved"})),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "an employee cannot approve: {body}"
+    );
+    let (status, body) = api
+        .as_token(
+            &bob_token,
+            Method::POST,
+            "/api/v1/events",
+            Some(json!({"name": "finding.opened"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+}
+
+#[tokio::test]
+async fn approvers_decide_on_others_only() {
+    let api = start().await;
+    let ann = api
+        .created("/api/v1/employees", json!({"name": "Ann"}))
+        .await;
+    let bob = api
+        .created(
+            "/api/v1/employees",
+            json!({"name": "Bob", "manager": ann["id"]}),
+        )
+        .await;
+    let ann_token = api.linked_token("delivery_manager", &ann).await;
+    let mine = api.created("/api/v1/timesheets", json!({"employee": ann["id"], "date": "2026-12-01", "hours": "5", "state": "submitted"})).await;
+    let his = api.created("/api/v1/timesheets", json!({"employee": bob["id"], "date": "2026-12-01", "hours": "5", "state": "submitted"})).await;
+    let approve = |entry: &Value| {
+        format!(
+            "/api/v1/timesheets/{}/transition",
+            entry["id"].as_str().unwrap()
+        )
+    };
+    let (status, body) = api
+        .as_token(
+            &ann_token,
+            Method::POST,
+            &approve(&mine),
+            Some(json!({"state": "approved"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nobody decides on their own timesheet")
+    );
+    let (status, approved) = api
+        .as_token(
+            &ann_token,
+            Method::POST,
+            &approve(&his),
+            Some(json!({"state": "approved"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{approved}");
+    assert_eq!(
+        approved["approved_by"], ann["id"],
+        "the approver is stamped"
+    );
+
+    let path = format!("/api/v1/timesheets/{}", his["id"].as_str().unwrap());
+    let (status, body) = api
+        .call(
+            Method::PATCH,
+            &path,
+            Some(ADMIN),
+            Some(json!({"hours": "9"})),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "an approved entry is locked: {body}"
+    );
+    let (status, body) = api.call(Method::POST, "/api/v1/timesheets", Some(ADMIN), Some(json!({"employee": bob["id"], "date": "2026-12-01", "hours": "1", "approved_by": ann["id"]}))).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "approvers are stamped, not sent: {body}"
+    );
+}
+
+#[tokio::test]
+async fn if_match_guards_changes() {
+    let api = start().await;
+    let client = api
+        .created("/api/v1/clients", json!({"name": "Deco"}))
+        .await;
+    let path = format!("/api/v1/clients/{}", client["id"].as_str().unwrap());
+    let response = api
+        .client
+        .get(format!("{}{path}", api.base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["etag"], "\"1\"");
+    let stale = api
+        .client
+        .patch(format!("{}{path}", api.base))
+        .bearer_auth(ADMIN)
+        .header("if-match", "\"7\"")
+        .json(&json!({"name": "Deco Addict"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), StatusCode::CONFLICT);
+    let fresh = api
+        .client
+        .patch(format!("{}{path}", api.base))
+        .bearer_auth(ADMIN)
+        .header("if-match", "\"1\"")
+        .json(&json!({"name": "Deco Addict"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fresh.status(), StatusCode::OK);
+    assert_eq!(fresh.headers()["etag"], "\"2\"");
+}
+
+#[tokio::test]
+async fn wrong_methods_and_ids_get_json_errors() {
+    let api = start().await;
+    let client = api
+        .created("/api/v1/clients", json!({"name": "Deco"}))
+        .await;
+    let (status, body) = api
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/clients/{}", client["id"].as_str().unwrap()),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(body["error"]["code"], "method_not_allowed", "{body}");
+    let (status, _) = api
+        .post(
+            "/api/v1/dead-letters/01JAAAAAAAAAAAAAAAAAAAAAAA/replay",
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = api
+        .post("/api/v1/clients", json!({"name": "x".repeat(20_000)}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body.to_string().len() < 3000,
+        "a huge value is not echoed back whole"
+    );
 }
