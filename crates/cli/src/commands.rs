@@ -70,7 +70,8 @@ pub async fn rules(command: RulesCommand) -> anyhow::Result<ExitCode> {
                     for diagnostic in &diagnostics {
                         println!("{diagnostic}");
                     }
-                    println!("{} errors", diagnostics.len());
+                    let count = diagnostics.len();
+                    println!("{count} {}", if count == 1 { "error" } else { "errors" });
                     Ok(ExitCode::FAILURE)
                 }
             }
@@ -84,15 +85,28 @@ pub enum ControlsCommand {
     Run {
         #[command(flatten)]
         store: StoreArgs,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
 pub async fn controls(command: ControlsCommand) -> anyhow::Result<ExitCode> {
-    let ControlsCommand::Run { store } = command;
+    let ControlsCommand::Run { store, json } = command;
     let engine = open_engine(&store).await?;
     let report = engine.run_controls().await?;
     engine.drain().await?;
-    println!("{}", serde_json::to_string_pretty(&report)?);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        for (control, open) in &report.open {
+            println!("{control:<34} {open:>5} open");
+        }
+        println!(
+            "{} new or reopened, {} resolved; list them with `steward findings`",
+            report.opened, report.resolved
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -225,6 +239,13 @@ pub enum TokenCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Revoke a token so that it no longer authenticates.
+    Revoke {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The token id, as listed.
+        id: String,
+    },
 }
 
 pub async fn tokens(command: TokenCommand) -> anyhow::Result<ExitCode> {
@@ -243,6 +264,21 @@ pub async fn tokens(command: TokenCommand) -> anyhow::Result<ExitCode> {
             eprintln!(
                 "created token `{name}` with role {role}; the secret above is not shown again"
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        TokenCommand::Revoke { store, id } => {
+            let engine = open_engine(&store).await?;
+            let token = id.clone();
+            let now = chrono::Utc::now();
+            let revoked =
+                steward_store::write::<_, StoreError, _>(engine.store().as_ref(), move |tx| {
+                    tx.revoke_token(&token, now)
+                })
+                .await?;
+            if !revoked {
+                bail!("no active token has id {id}; list them with `steward tokens list`");
+            }
+            println!("revoked token {id}");
             Ok(ExitCode::SUCCESS)
         }
         TokenCommand::List { store } => {

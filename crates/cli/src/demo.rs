@@ -62,6 +62,16 @@ pub struct GenerateArgs {
 
 pub async fn generate_command(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     let engine = open_engine(&args.store).await?;
+    let people = steward_store::read_async(engine.store().clone(), |tx| {
+        tx.count_records(steward_domain::Kind::Employee, None)
+    })
+    .await?;
+    if people > 0 {
+        anyhow::bail!(
+            "{} already holds {people} employees, and a second firm would mix with them; pass another --database",
+            args.store.database.display()
+        );
+    }
     let mut config = match args.people {
         Some(people) => FirmConfig::benchmark(people, args.days),
         None => FirmConfig::demo(),
@@ -152,6 +162,35 @@ pub async fn import(command: ImportCommand) -> anyhow::Result<ExitCode> {
             println!(
                 "  overlap: {} at lines {} and {} by {} s",
                 overlap.person, overlap.first_line, overlap.second_line, overlap.seconds
+            );
+        }
+        for warning in &report.warnings {
+            println!(
+                "  warning, line {} {} `{}`: {}",
+                warning.line, warning.column, warning.value, warning.message
+            );
+        }
+        for split in &report.split_entries {
+            let days: Vec<String> = split.days.iter().map(ToString::to_string).collect();
+            println!(
+                "  line {} crosses midnight and was split over {}",
+                split.line,
+                days.join(", ")
+            );
+        }
+        for person in &report.people_created {
+            println!("  new employee: {}", person.name);
+        }
+        for client in &report.clients_created {
+            println!("  new client: {}", client.name);
+        }
+        for project in &report.projects_created {
+            println!("  new project: {}", project.name);
+        }
+        if report.rows_rejected > 0 {
+            println!(
+                "{} rows were rejected and the others imported; fix those rows and import the file again",
+                report.rows_rejected
             );
         }
     }

@@ -47,7 +47,7 @@ pub struct StoreArgs {
 enum Command {
     /// Run the API server and the workers.
     Serve(serve::ServeArgs),
-    /// Check or list automation rules.
+    /// Check automation rule files.
     Rules {
         #[command(subcommand)]
         command: commands::RulesCommand,
@@ -127,7 +127,8 @@ fn init_logging(format: &str) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     if format == "json" {
         builder.json().init();
     } else {

@@ -107,14 +107,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         fill_demo(&engine, args.rules.is_none()).await?;
     }
 
-    let admin = std::env::var("STEWARD_ADMIN_TOKEN")
-        .ok()
-        .filter(|t| !t.is_empty());
-    let generated =
-        steward_http::auth::ensure_admin_token(engine.store().clone(), admin, chrono::Utc::now())
-            .await
-            .map_err(anyhow::Error::msg)?;
-
     let recorder = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .context("cannot install the metrics recorder")?;
@@ -125,6 +117,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let address = listener.local_addr()?;
+
+    // Only now that the address is ours: a start that fails earlier must not use up the
+    // one showing of a generated token.
+    let admin = std::env::var("STEWARD_ADMIN_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty());
+    let generated =
+        steward_http::auth::ensure_admin_token(engine.store().clone(), admin, chrono::Utc::now())
+            .await
+            .map_err(anyhow::Error::msg)?;
 
     let (stop, stopped) = watch::channel(false);
     let mut workers = Vec::new();
@@ -141,6 +143,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     eprintln!("  API: http://{address}/api/v1   OpenAPI: http://{address}/api/v1/openapi.json");
     if let Some(secret) = generated {
         eprintln!("  first admin token (shown once, store it now): {secret}");
+        eprintln!(
+            "  lost it? `steward tokens create <name> --role admin --database <file>` makes another"
+        );
     }
     tracing::info!(%address, workers = args.workers, "server started");
 

@@ -28,6 +28,9 @@ pub struct OdooArgs {
     /// Read every record instead of those changed since the last sync.
     #[arg(long)]
     full: bool,
+    /// Longest wait for one Odoo request, in seconds.
+    #[arg(long, default_value_t = 120)]
+    timeout: u64,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -54,7 +57,13 @@ pub async fn sync(command: SyncCommand) -> anyhow::Result<ExitCode> {
         full: args.full,
         ..steward_odoo::SyncOptions::default()
     };
-    let report = steward_odoo::sync(&engine, &config, &options)
+    let timeouts = steward_odoo::Timeouts {
+        request: std::time::Duration::from_secs(args.timeout.max(1)),
+        ..steward_odoo::Timeouts::default()
+    };
+    let client = steward_odoo::OdooClient::with_timeouts(config, timeouts)
+        .with_context(|| format!("cannot set up a client for {}", args.url))?;
+    let report = steward_odoo::sync_with_client(&engine, &client, &options)
         .await
         .with_context(|| format!("the sync from {} failed", args.url))?;
     engine.drain().await?;

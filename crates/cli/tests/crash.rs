@@ -38,8 +38,9 @@ async fn start(dir: &Path, inline: bool) -> Server {
             "--listen",
             &format!("127.0.0.1:{port}"),
             "--workers",
-            "2",
+            "1",
         ])
+        .args(["--inline-actions", if inline { "true" } else { "false" }])
         .arg("--database")
         .arg(dir.join("steward.db"))
         .arg("--rules")
@@ -50,18 +51,22 @@ async fn start(dir: &Path, inline: bool) -> Server {
         .stderr(Stdio::null())
         .spawn()
         .expect("the steward binary starts");
-    let base = format!("http://127.0.0.1:{port}");
+    // Build the guard first, so that a server that never answers is still killed.
+    let server = Server {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    };
     let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        if let Ok(response) = client.get(format!("{base}/healthz")).send().await
+        if let Ok(response) = client.get(format!("{}/healthz", server.base)).send().await
             && response.status().is_success()
         {
-            return Server { child, base };
+            return server;
         }
         assert!(
             Instant::now() < deadline,
-            "the server did not start within 30 s"
+            "the server did not start within 120 s"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

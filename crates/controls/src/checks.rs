@@ -51,7 +51,7 @@ pub fn daily_hours(people: &People, days: &[DayTotal]) -> Vec<RaisedFinding> {
             (
                 Severity::Error,
                 format!(
-                    "{name} logged {} hours on {weekday} {}, more than a day has",
+                    "{name} logged {} hours on {weekday} {}, more than the 24 hours of a day",
                     day.hours.normalize(),
                     day.date
                 ),
@@ -350,6 +350,7 @@ pub fn overlapping_entries(people: &People, mut entries: Vec<TimedEntry>) -> Vec
 fn describe_seconds(seconds: i64) -> String {
     match seconds {
         s if s < 60 => format!("{s} s"),
+        s if s < 3600 && s % 60 == 0 => format!("{} min", s / 60),
         s if s < 3600 => format!("{} min {} s", s / 60, s % 60),
         s => format!("{} h {} min", s / 3600, (s % 3600) / 60),
     }
@@ -443,7 +444,7 @@ mod tests {
                 ),
                 (
                     Severity::Error,
-                    "Marc Demo logged 25 hours on Tuesday 2026-12-01, more than a day has"
+                    "Marc Demo logged 25 hours on Tuesday 2026-12-01, more than the 24 hours of a day"
                 ),
             ]
         );
@@ -605,7 +606,7 @@ mod tests {
                 ),
                 (
                     Severity::Warning,
-                    "Marc Demo has two entries overlapping by 30 min 0 s, from 2026-12-01 10:30:00 to 11:00:00"
+                    "Marc Demo has two entries overlapping by 30 min, from 2026-12-01 10:30:00 to 11:00:00"
                 ),
             ]
         );

@@ -57,7 +57,7 @@ impl FieldType {
             FieldType::Date => "date (YYYY-MM-DD)".into(),
             FieldType::DateTime => "RFC 3339 date and time".into(),
             FieldType::Bool => "true or false".into(),
-            FieldType::Ref(kind) => format!("id of a {}", kind.name()),
+            FieldType::Ref(kind) => format!("id of {} {}", article(kind.name()), kind.name()),
             FieldType::RefList(kind) => format!("list of {} ids", kind.name()),
             FieldType::Enum(values) => format!("one of {}", values.join(", ")),
             FieldType::TextList => "list of text".into(),
@@ -173,5 +173,14 @@ impl KindSchema {
 
     pub fn field_names(&self) -> Vec<&'static str> {
         self.fields.iter().map(|f| f.name).collect()
+    }
+}
+
+/// `a` or `an` before a word, by its first letter.
+pub fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
     }
 }

@@ -181,7 +181,8 @@ fn boolean(value: &Value) -> ValueResult {
 fn reference(value: &Value, kind: &str) -> ValueResult {
     let Some(s) = value.as_str() else {
         return Err(format!(
-            "expected the id of a {kind}, got {}",
+            "expected the id of {} {kind}, got {}",
+            crate::schema::article(kind),
             type_name(value)
         ));
     };
@@ -189,7 +190,8 @@ fn reference(value: &Value, kind: &str) -> ValueResult {
         Ok(Value::String(s.to_string()))
     } else {
         Err(format!(
-            "`{s}` is not a record id; send the 26-character id of a {kind}"
+            "`{s}` is not a record id; send the 26-character id of {} {kind}",
+            crate::schema::article(kind)
         ))
     }
 }

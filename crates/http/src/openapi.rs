@@ -57,9 +57,9 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "post",
         path: "/api/v1/rules",
-        summary: "Install a rule given as JSON or YAML",
+        summary: "Install a rule, or a file of rules, given as JSON or YAML",
         body: Some("Rule"),
-        response: "RuleChange",
+        response: "RuleChanges",
         errors: &["validation_failed", "forbidden"],
     },
     Endpoint {
@@ -214,7 +214,9 @@ fn field_schema(ty: FieldType) -> Value {
         FieldType::Date => json!({"type": "string", "format": "date"}),
         FieldType::DateTime => json!({"type": "string", "format": "date-time"}),
         FieldType::Bool => json!({"type": "boolean"}),
-        FieldType::Ref(kind) => json!({"type": "string", "description": format!("id of a {kind}")}),
+        FieldType::Ref(kind) => {
+            json!({"type": "string", "description": format!("id of {} {kind}", steward_domain::schema::article(kind.name()))})
+        }
         FieldType::RefList(kind) => {
             json!({"type": "array", "items": {"type": "string"}, "description": format!("ids of {kind} records")})
         }
@@ -503,6 +505,10 @@ fn fixed_schemas() -> Vec<(&'static str, Value)> {
         (
             "RuleChange",
             json!({"type": "object", "properties": {"rule_id": {"type": "string"}, "version": {"type": "integer"}, "change": {"type": "string", "enum": ["added", "changed", "unchanged", "retired"]}}}),
+        ),
+        (
+            "RuleChanges",
+            json!({"type": "array", "items": reference("RuleChange")}),
         ),
         (
             "RuleCheck",

@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Serialize;
 use steward_domain::FieldError;
-use steward_rules::{Diagnostic, compile_rule_text};
+use steward_rules::Diagnostic;
 use steward_store::{Page, RuleVersion};
 
 use crate::AppState;
@@ -71,14 +71,14 @@ fn diagnostics_error(diagnostics: Vec<Diagnostic>) -> ApiError {
     let details: Vec<FieldError> = diagnostics
         .iter()
         .map(|d| FieldError {
-            field: format!("line {} column {}", d.line, d.column),
-            value: serde_json::Value::Null,
+            field: "rule".into(),
+            value: serde_json::json!({"line": d.line, "column": d.column}),
             message: d.message.clone(),
         })
         .collect();
     let summary = diagnostics
         .first()
-        .map(|d| d.message.clone())
+        .map(|d| format!("line {} column {}: {}", d.line, d.column, d.message))
         .unwrap_or_default();
     ApiError::validation(format!("the rule is invalid: {summary}"), details)
 }
@@ -88,17 +88,21 @@ pub async fn install(
     State(state): State<AppState>,
     principal: Principal,
     body: String,
-) -> Result<(StatusCode, Json<steward_engine::RuleChange>), ApiError> {
+) -> Result<(StatusCode, Json<Vec<steward_engine::RuleChange>>), ApiError> {
     principal.require(&["admin", "operations"], "change rules")?;
-    let rule = compile_rule_text(&body, "api").map_err(diagnostics_error)?;
-    let change = state.engine.install_rule(rule).await?;
-    tracing::info!(rule = %change.rule_id, version = change.version, change = change.change, by = %principal.name, "rule installed");
-    let status = if change.change == "unchanged" {
+    let rules = steward_rules::compile_api_text(&body, "api").map_err(diagnostics_error)?;
+    let mut changes = Vec::new();
+    for rule in rules {
+        let change = state.engine.install_rule(rule).await?;
+        tracing::info!(rule = %change.rule_id, version = change.version, change = change.change, by = %principal.name, "rule installed");
+        changes.push(change);
+    }
+    let status = if changes.iter().all(|c| c.change == "unchanged") {
         StatusCode::OK
     } else {
         StatusCode::CREATED
     };
-    Ok((status, Json(change)))
+    Ok((status, Json(changes)))
 }
 
 #[derive(Serialize)]
@@ -116,7 +120,7 @@ pub struct CheckDiagnostic {
 
 /// Checks a rule without installing it.
 pub async fn check(_principal: Principal, body: String) -> Json<CheckResult> {
-    let diagnostics = match compile_rule_text(&body, "api") {
+    let diagnostics = match steward_rules::compile_api_text(&body, "api") {
         Ok(_) => Vec::new(),
         Err(found) => found
             .into_iter()

@@ -303,7 +303,7 @@ async fn rules_are_installed_checked_and_explained() {
     let change: Value = response.json().await.unwrap();
     assert_eq!(
         change,
-        json!({"rule_id": "flag-long-entry", "version": 1, "change": "added"})
+        json!([{"rule_id": "flag-long-entry", "version": 1, "change": "added"}])
     );
 
     let bad = "id: bad\ntrigger: { on: create, record: timesheet }\ncondition: record.hourz > 10\nactions: []\n";
@@ -324,7 +324,27 @@ async fn rules_are_installed_checked_and_explained() {
             .contains("`hourz` is not a field of timesheet"),
         "{body}"
     );
-    assert_eq!(body["error"]["details"][0]["field"], "line 3 column 12");
+    assert_eq!(
+        body["error"]["details"][0]["value"],
+        json!({"line": 3, "column": 12})
+    );
+
+    let file = "rules:\n  - id: one\n    trigger: { on: create, record: client }\n    actions: [ { emit: { event: a.b } } ]\n  - id: two\n    trigger: { on: create, record: client }\n    actions: [ { emit: { event: a.c } } ]\n";
+    let response = api
+        .client
+        .post(format!("{}/api/v1/rules", api.base))
+        .bearer_auth(ADMIN)
+        .body(file)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let changes: Value = response.json().await.unwrap();
+    assert_eq!(
+        changes.as_array().unwrap().len(),
+        2,
+        "a whole file installs every rule in it"
+    );
 
     let employee = api
         .created("/api/v1/employees", json!({"name": "Ann"}))

@@ -1,7 +1,7 @@
 //! Loading and checking rule files. Every problem is reported with its file, line and column
 //! and a sentence on how to fix it; a file with any error loads no rule.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -106,12 +106,12 @@ pub fn compile_sources(sources: &[(String, String)]) -> (Vec<Rule>, Vec<Diagnost
             diagnostics: Vec::new(),
         };
         let compiled = checker.file(text);
-        for rule in &compiled {
+        for (rule, at) in &compiled {
             if let Some(first) = seen.insert(rule.id.clone(), file.clone()) {
                 checker.diagnostics.push(Diagnostic {
                     file: file.clone(),
-                    line: 0,
-                    column: 0,
+                    line: at.line(),
+                    column: at.column(),
                     message: format!(
                         "rule id `{}` is already used in {first}; give each rule its own id",
                         rule.id
@@ -120,12 +120,52 @@ pub fn compile_sources(sources: &[(String, String)]) -> (Vec<Rule>, Vec<Diagnost
             }
         }
         if checker.diagnostics.is_empty() {
-            rules.extend(compiled);
+            rules.extend(compiled.into_iter().map(|(rule, _)| rule));
         }
         diagnostics.append(&mut checker.diagnostics);
     }
     diagnostics.sort();
     (rules, diagnostics)
+}
+
+/// Compiles a rule, or a rule file with a top-level `rules:` list, given as YAML or JSON
+/// text, as sent to the API.
+pub fn compile_api_text(text: &str, origin: &str) -> Result<Vec<Rule>, Vec<Diagnostic>> {
+    let is_file = serde_saphyr::from_str::<Value>(text)
+        .ok()
+        .and_then(|v| v.as_object().map(|o| o.contains_key("rules")))
+        .unwrap_or(false);
+    if !is_file {
+        return compile_rule_text(text, origin).map(|rule| vec![rule]);
+    }
+    let mut checker = Checker {
+        file: origin,
+        source: text,
+        diagnostics: Vec::new(),
+    };
+    let compiled = checker.file(text);
+    let mut seen = BTreeSet::new();
+    for (rule, at) in &compiled {
+        if !seen.insert(rule.id.clone()) {
+            checker.error(
+                at,
+                format!(
+                    "rule id `{}` appears twice; give each rule its own id",
+                    rule.id
+                ),
+            );
+        }
+    }
+    if !checker.diagnostics.is_empty() {
+        return Err(checker.diagnostics);
+    }
+    Ok(compiled
+        .into_iter()
+        .map(|(mut rule, _)| {
+            rule.origin = origin.to_string();
+            rule
+        })
+        .collect())
 }
 
 /// Compiles one rule given as YAML or JSON text, as sent to the API.
@@ -187,14 +227,17 @@ impl Checker<'_> {
         });
     }
 
-    fn file(&mut self, text: &str) -> Vec<Rule> {
+    fn file(&mut self, text: &str) -> Vec<(Rule, Location)> {
         let parsed: Result<RuleFile, _> = serde_saphyr::from_str(text);
         match parsed {
             Ok(file) => {
                 let origin = format!("file:{}", self.file);
                 file.rules
                     .into_iter()
-                    .filter_map(|spec| self.rule(spec.value, &origin))
+                    .filter_map(|spec| {
+                        let at = spec.value.id.referenced;
+                        self.rule(spec.value, &origin).map(|rule| (rule, at))
+                    })
                     .collect()
             }
             Err(error) => {
@@ -552,16 +595,15 @@ impl Checker<'_> {
             return None;
         };
         let parsed = match croner::Cron::from_str(&cron.value) {
-            Ok(parsed) => parsed,
+            Ok(parsed) => Some(parsed),
             Err(error) => {
-                self.error(
-                    &cron.referenced,
-                    format!("`{}` is not a cron expression: {error}", cron.value),
-                );
-                return None;
+                let message = format!("`{}` is not a cron expression: {error}", cron.value);
+                self.error(&cron.referenced, message);
+                None
             }
         };
-        let timezone = self.timezone(t.timezone.as_ref())?;
+        let timezone = self.timezone(t.timezone.as_ref());
+        let (parsed, timezone) = (parsed?, timezone?);
         let limit = match &t.catch_up_limit {
             Some(limit) if limit.value == 0 || limit.value > 1000 => {
                 self.error(
@@ -635,6 +677,16 @@ impl Checker<'_> {
             &["id", "kind", "state", "version", "created_at", "updated_at"];
         for path in paths {
             let segments: Vec<&str> = path.split('.').collect();
+            if segments[0] == "changed" && segments.len() > 1 {
+                self.error(
+                    at,
+                    format!(
+                        "`{path}`: `changed` is the list of changed field names; write `'{}' in changed`",
+                        segments[1]
+                    ),
+                );
+                continue;
+            }
             if !matches!(segments[0], "record" | "old") {
                 continue;
             }

@@ -73,7 +73,19 @@ impl Expr {
 
 fn describe_zen_error(error: &zen_expression::IsolateError) -> String {
     let text = format!("{error:?}");
-    // The library's messages are debug strings; keep the useful inner part.
+    // The library reports errors as debug strings; keep the part a rule author can act on.
+    if let Some(start) = text.find("OpcodeErr { opcode: \"") {
+        let rest = &text[start + "OpcodeErr { opcode: \"".len()..];
+        let opcode = rest.split('"').next().unwrap_or("the operation");
+        let message = rest
+            .split("message: \"")
+            .nth(1)
+            .and_then(|m| m.split('"').next())
+            .unwrap_or("");
+        return format!(
+            "{opcode} cannot work on these values ({message}); check the types of its operands"
+        );
+    }
     text.replace("ParserError { source: NodeError(\"", "")
         .replace("\") }", "")
         .replace("ParserError { source: Incomplete }", "it ends too early")

@@ -15,7 +15,7 @@ pub mod rule;
 pub mod spec;
 pub mod time;
 
-pub use check::{Diagnostic, compile_rule_text, compile_sources, load_dir};
+pub use check::{Diagnostic, compile_api_text, compile_rule_text, compile_sources, load_dir};
 pub use rule::{Action, Effect, ResolvedAction, Rule, RuleSet, Trigger};
 pub use zen_expression::variable::Variable;
 pub use zen_expression::vm::VM;

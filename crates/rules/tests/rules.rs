@@ -385,3 +385,117 @@ fn old_values_are_visible() {
         Ok(true)
     );
 }
+
+#[test]
+fn changed_is_a_list_not_a_record() {
+    let errors = errors(
+        "rules:\n  - id: a\n    trigger: { on: update, record: client }\n    condition: changed.vat\n    actions: [ { emit: { event: a.b } } ]\n",
+    );
+    assert!(errors[0].contains("write `'vat' in changed`"), "{errors:?}");
+}
+
+#[test]
+fn duplicate_ids_point_at_the_second_id() {
+    let one = "rules:\n  - id: same\n    trigger: { on: create, record: client }\n    actions: [ { emit: { event: a.b } } ]\n";
+    let (_, diagnostics) =
+        compile_sources(&[("a.yaml".into(), one.into()), ("b.yaml".into(), one.into())]);
+    assert_eq!(
+        diagnostics[0].to_string(),
+        "b.yaml:2:9: rule id `same` is already used in a.yaml; give each rule its own id"
+    );
+}
+
+#[test]
+fn type_errors_at_run_time_are_readable() {
+    let text = "rules:\n  - id: a\n    trigger: { on: create, record: timesheet }\n    condition: record.hours * 'a' > 1\n    actions: [ { emit: { event: a.b } } ]\n";
+    let rules = compile(text).unwrap();
+    let entry = record(Kind::Timesheet, "draft", json!({"hours": "8"}));
+    let trigger = event(&entry, EventKind::Created, &[], Actor::user("u"));
+    let ctx = context::build(
+        &trigger,
+        Some(&entry),
+        &Expansion::default(),
+        &mut |_, _| None,
+    );
+    let error = evaluate_condition(&rules[0], &ctx, &mut VM::new())
+        .result
+        .unwrap_err();
+    assert!(
+        error.contains("Multiply cannot work on these values"),
+        "{error}"
+    );
+    assert!(!error.contains("OpcodeErr"), "{error}");
+}
+
+#[test]
+fn time_and_schedule_triggers_compile() {
+    let text = r#"
+rules:
+  - id: invoice-reminder
+    trigger: { on: time, record: invoice, field: due_date, offset: "3 days", at: "09:00", timezone: Europe/Brussels }
+    actions: [ { emit: { event: invoice.overdue } } ]
+  - id: timesheet-chase
+    trigger: { on: time, record: timesheet, field: date, offset: "2 working days", calendar: record.employee.calendar }
+    actions: [ { notify: { message: "Submit", recipient: "= record.employee" } } ]
+  - id: monday-digest
+    trigger: { on: schedule, cron: "0 8 * * 1", timezone: Europe/Brussels, catch_up: all, catch_up_limit: 3, overlap: buffer }
+    actions:
+      - control: { name: all }
+      - http: { url: "https://chat.example.com/hook", body: { text: "Digest of {{ today }}" } }
+      - wait: { for: 1 hour }
+      - webhook: { endpoint: billing, event: digest.sent, data: { day: "= today" } }
+"#;
+    let rules = compile(text).unwrap();
+    assert_eq!(rules[0].trigger.describe(), "3 days after invoice.due_date");
+    assert_eq!(
+        rules[1].trigger.describe(),
+        "2 working days after timesheet.date"
+    );
+    assert_eq!(
+        rules[2].trigger.describe(),
+        "schedule `0 8 * * 1` in Europe/Brussels"
+    );
+    let set = RuleSet::new(rules);
+    assert_eq!(set.scheduled().count(), 1);
+    assert_eq!(set.timed(Kind::Invoice).count(), 1);
+}
+
+#[test]
+fn bad_time_triggers_and_actions_are_reported() {
+    let text = r#"
+rules:
+  - id: a
+    trigger: { on: time, record: invoice, field: number, offset: "2 working days" }
+    actions: [ { emit: { event: a.b } } ]
+  - id: b
+    trigger: { on: schedule, cron: "61 8 * * *", timezone: Mars/Base }
+    actions:
+      - http: { method: FETCH, url: "ftp://example.com" }
+      - control: { name: everything }
+      - wait: {}
+      - respond: { status: 99 }
+"#;
+    let joined = errors(text).join("\n");
+    for expected in [
+        "`number` is a text, not a date or datetime field",
+        "is not a cron expression",
+        "`Mars/Base` is not an IANA time zone",
+        "`FETCH` is not an HTTP method",
+        "`everything` is not a control",
+        "`wait` needs either `for:`",
+        "status 99 is not an HTTP status",
+    ] {
+        assert!(
+            joined.contains(expected),
+            "missing {expected:?} in:\n{joined}"
+        );
+    }
+}
+
+#[test]
+fn respond_status_is_checked() {
+    let errors = errors(
+        "rules:\n  - id: a\n    trigger: { on: create, record: client }\n    actions:\n      - respond: { status: 99 }\n",
+    );
+    assert!(errors[0].contains("status 99"), "{errors:?}");
+}

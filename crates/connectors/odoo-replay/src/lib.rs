@@ -18,7 +18,6 @@ mod pyrepr;
 mod rpc;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -90,8 +89,12 @@ impl Replay {
 
     /// Serves requests on `listener` until it fails.
     pub async fn serve(self, listener: TcpListener) -> anyhow::Result<()> {
-        let address: Option<SocketAddr> = listener.local_addr().ok();
-        tracing::info!(address = ?address, "Odoo replay server listening");
+        match listener.local_addr() {
+            Ok(address) => tracing::info!(%address, "Odoo replay server listening"),
+            Err(error) => {
+                tracing::warn!(%error, "Odoo replay server listening on an unknown address")
+            }
+        }
         axum::serve(listener, self.router())
             .await
             .context("the Odoo replay server stopped")

@@ -35,14 +35,14 @@ fn separator(text: &[u8]) -> u8 {
 
 /// Reads and parses the export at `path`, with local times in `timezone`.
 pub fn read_export(path: &Path, timezone: Tz) -> Result<ParsedExport, ImportError> {
-    let bytes = std::fs::read(path).map_err(|source| ImportError::Io {
+    let bytes = std::fs::read(path).map_err(|reason| ImportError::Io {
         path: path.to_path_buf(),
-        source,
+        reason,
     })?;
     let encoding = decode::detect(&bytes);
-    let text = decode::to_utf8(&bytes, encoding).map_err(|source| ImportError::Io {
+    let text = decode::to_utf8(&bytes, encoding).map_err(|reason| ImportError::Io {
         path: path.to_path_buf(),
-        source,
+        reason,
     })?;
     drop(bytes);
 

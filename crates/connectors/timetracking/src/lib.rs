@@ -61,10 +61,11 @@ impl Default for TogglOptions {
 /// Errors that stop an import or leave it unfinished.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}: {reason}", path.display())]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        /// Not a `source`, so that error chains do not print the reason twice.
+        reason: std::io::Error,
     },
 
     #[error("{} is empty; export the Detailed report from Toggl Track as CSV", path.display())]

@@ -35,6 +35,9 @@ pub struct Directory {
     /// Projects by lower-case name: (id, client id).
     projects_by_name: HashMap<String, Vec<(String, Option<String>)>>,
     people: HashMap<String, Result<Target, String>>,
+    /// People this import creates, by lower-case name, so a later row without an e-mail
+    /// address finds the person an earlier row created.
+    new_people_by_name: HashMap<String, Target>,
     clients: HashMap<String, Target>,
     projects: HashMap<(Option<Target>, String), Target>,
 }
@@ -114,7 +117,22 @@ impl Directory {
                      set the address on the right employee and import again",
                     ids.len()
                 )),
-                _ => Ok(Target::New(external)),
+                _ => match self
+                    .new_people_by_name
+                    .get(&lower(name))
+                    .filter(|_| !name.is_empty())
+                {
+                    Some(created) if email.is_empty() => Ok(created.clone()),
+                    _ => {
+                        let created = Target::New(external);
+                        if !name.is_empty() {
+                            self.new_people_by_name
+                                .entry(lower(name))
+                                .or_insert_with(|| created.clone());
+                        }
+                        Ok(created)
+                    }
+                },
             }
         };
         self.people.insert(key.to_string(), found.clone());

@@ -441,3 +441,21 @@ async fn semicolon_export_is_read() {
         Some("0.75")
     );
 }
+
+#[tokio::test]
+async fn row_without_email_finds_the_person_by_name() {
+    let h = harness();
+    let csv = format!(
+        "{HEADER}\nHarry,harry@example.com,ACME,Audit,,Fieldwork,Yes,2026-11-02,09:00:00,2026-11-02,10:00:00,01:00:00,\nHarry,,ACME,Audit,,Report,Yes,2026-11-03,09:00:00,2026-11-03,11:00:00,02:00:00,\n"
+    );
+    let path = h.write_file("harry.csv", csv.as_bytes());
+    let report = h.import(&path).await;
+    assert_eq!(report.rows_rejected, 0, "{:?}", report.rejected);
+    assert_eq!(
+        report.people_created.len(),
+        1,
+        "{:?}",
+        report.people_created
+    );
+    assert_eq!(h.count(Kind::Employee), 1);
+}
