@@ -12,6 +12,7 @@ mod policy;
 mod records;
 mod resources;
 mod rules;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -83,9 +84,11 @@ pub fn router(state: AppState) -> Router {
         .route("/{collection}/{id}/transition", post(records::transition))
         .route("/{collection}/{id}/events", get(records::history))
         .route("/{collection}/{id}/runs", get(records::runs))
+        .merge(webhooks::api_routes())
         .fallback(not_found);
 
     Router::new()
+        .merge(webhooks::receiver_routes())
         .route("/healthz", get(health))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))

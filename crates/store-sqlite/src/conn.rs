@@ -155,6 +155,14 @@ fn text(value: &str) -> SqlValue {
 }
 
 impl ReadTx for Conn<'_> {
+    fn schedule(&self) -> &dyn steward_store::schedule::ScheduleRead {
+        self
+    }
+
+    fn webhooks(&self) -> &dyn steward_store::webhooks::WebhookRead {
+        self
+    }
+
     fn record_exists(&self, kind: Kind, id: &str) -> Fallible<bool> {
         let mut statement = self
             .conn
@@ -594,6 +602,14 @@ fn to_json(value: &impl serde::Serialize) -> Fallible<String> {
 }
 
 impl WriteTx for Conn<'_> {
+    fn schedule_mut(&mut self) -> &mut dyn steward_store::schedule::ScheduleWrite {
+        self
+    }
+
+    fn webhooks_mut(&mut self) -> &mut dyn steward_store::webhooks::WebhookWrite {
+        self
+    }
+
     fn write_count(&self) -> u64 {
         self.writes.get()
     }

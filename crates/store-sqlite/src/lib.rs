@@ -11,6 +11,8 @@ mod codec;
 mod conn;
 mod functions;
 mod migrations;
+mod schedule;
+mod webhooks;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};

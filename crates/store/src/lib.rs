@@ -13,8 +13,10 @@
 
 mod error;
 mod rows;
+pub mod schedule;
 pub mod suite;
 mod tx;
+pub mod webhooks;
 
 use std::any::Any;
 use std::sync::Arc;

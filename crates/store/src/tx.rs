@@ -8,6 +8,11 @@ use crate::rows::*;
 
 /// Reads that every backend offers, inside a transaction or a snapshot.
 pub trait ReadTx {
+    /// The scheduler's tables.
+    fn schedule(&self) -> &dyn crate::schedule::ScheduleRead;
+    /// The webhook tables.
+    fn webhooks(&self) -> &dyn crate::webhooks::WebhookRead;
+
     fn record(&self, kind: Kind, id: &str) -> Result<Option<Record>, StoreError>;
     fn record_exists(&self, kind: Kind, id: &str) -> Result<bool, StoreError>;
     fn records(&self, query: &RecordQuery) -> Result<Page<Record>, StoreError>;
@@ -52,6 +57,9 @@ pub trait ReadTx {
 
 /// Writes, inside one transaction.
 pub trait WriteTx: ReadTx {
+    fn schedule_mut(&mut self) -> &mut dyn crate::schedule::ScheduleWrite;
+    fn webhooks_mut(&mut self) -> &mut dyn crate::webhooks::WebhookWrite;
+
     /// Counts the writes made through this transaction so far; the writer uses it to tell a
     /// closure that failed before writing from one that failed halfway.
     fn write_count(&self) -> u64;

@@ -1,0 +1,1 @@
+//! Outbound and inbound webhooks, and the HTTP client of `http` rule actions.

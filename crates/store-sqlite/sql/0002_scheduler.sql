@@ -1,0 +1,2 @@
+-- Timers of time triggers and occurrences of schedules.
+SELECT 1;
