@@ -82,6 +82,32 @@ impl Conn<'_> {
         Ok(Page { items, next_cursor })
     }
 
+    /// Runs a query and maps every row; for the subsystem modules.
+    pub(crate) fn rows<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        map: fn(&Row) -> Fallible<T>,
+    ) -> Fallible<Vec<T>> {
+        self.all(sql, params, map)
+    }
+
+    /// Runs a writing query that returns rows, counted as a write.
+    pub(crate) fn rows_written<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        map: fn(&Row) -> Fallible<T>,
+    ) -> Fallible<Vec<T>> {
+        self.writes.set(self.writes.get() + 1);
+        self.all(sql, params, map)
+    }
+
+    /// Runs a write statement and returns how many rows it changed; for the subsystem modules.
+    pub(crate) fn write(&self, sql: &str, params: impl rusqlite::Params) -> Fallible<usize> {
+        self.execute(sql, params)
+    }
+
     fn execute(&self, sql: &str, params: impl rusqlite::Params) -> Fallible<usize> {
         self.writes.set(self.writes.get() + 1);
         let mut statement = self.conn.prepare_cached(sql).map_err(sql_error)?;

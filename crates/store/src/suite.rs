@@ -44,6 +44,8 @@ pub fn run_all(make: Make) {
         ("runs record explanations", runs_record_explanations),
         ("rule versions are kept", rule_versions_kept),
         ("tokens have unique names", tokens_unique),
+        ("timers fire once per instant", timers_fire_once),
+        ("schedule instants are taken once", occurrences_taken_once),
     ];
     for (name, check) in checks {
         let store = make();
@@ -734,4 +736,117 @@ fn tokens_unique(store: &dyn Store) {
     let found = read(store, |tx| tx.token_by_hash("aa")).unwrap().unwrap();
     assert_eq!(found.name, "admin");
     assert!(write(store, move |tx| tx.revoke_token(&id, t0())).unwrap());
+}
+
+fn timers_fire_once(store: &dyn Store) {
+    use crate::schedule::ScheduleWrite;
+    let record = RecordRef::new(Kind::Invoice, new_id());
+    let (r, first, second) = (
+        record.clone(),
+        t0() + Duration::hours(1),
+        t0() + Duration::hours(2),
+    );
+    write(store, move |tx| {
+        let schedule: &mut dyn ScheduleWrite = tx.schedule_mut();
+        schedule.set_timer("remind", 1, &r, Some(first), None)?;
+        // The date moved: the first instant is cancelled, the second is pending.
+        schedule.set_timer("remind", 1, &r, Some(second), None)
+    })
+    .unwrap();
+    let due = read(store, |tx| tx.schedule().next_timer_due()).unwrap();
+    assert_eq!(due, Some(second));
+    let early = write(store, move |tx| {
+        tx.schedule_mut()
+            .claim_due_timers(first + Duration::minutes(30), 10)
+    })
+    .unwrap();
+    assert!(early.is_empty(), "a cancelled instant does not fire");
+    let fired = write(store, move |tx| {
+        tx.schedule_mut().claim_due_timers(second, 10)
+    })
+    .unwrap();
+    assert_eq!(fired.len(), 1);
+    assert_eq!(fired[0].due_at, second);
+    let again = write(store, move |tx| {
+        tx.schedule_mut()
+            .claim_due_timers(second + Duration::days(1), 10)
+    })
+    .unwrap();
+    assert!(again.is_empty(), "a fired timer does not fire again");
+
+    let r = record.clone();
+    write(store, move |tx| {
+        tx.schedule_mut()
+            .set_timer("remind", 1, &r, Some(second), None)
+    })
+    .unwrap();
+    let after_reset = write(store, move |tx| {
+        tx.schedule_mut()
+            .claim_due_timers(second + Duration::days(1), 10)
+    })
+    .unwrap();
+    assert!(
+        after_reset.is_empty(),
+        "setting a fired instant again does not rearm it"
+    );
+
+    let r = record.clone();
+    let old = t0() - Duration::days(30);
+    write(store, move |tx| {
+        tx.schedule_mut()
+            .set_timer("remind", 1, &r, Some(old), Some(t0()))
+    })
+    .unwrap();
+    let timers = read(store, move |tx| tx.schedule().timers_of(&record)).unwrap();
+    let states: Vec<(&str, DateTime<Utc>)> = timers
+        .iter()
+        .map(|t| (t.state.as_str(), t.due_at))
+        .collect();
+    assert_eq!(
+        states,
+        vec![("skipped", old), ("cancelled", first), ("fired", second)]
+    );
+}
+
+fn occurrences_taken_once(store: &dyn Store) {
+    use crate::schedule::Occurrence;
+    let occurrence = Occurrence {
+        rule_id: "daily".into(),
+        scheduled_at: t0(),
+        rule_version: 1,
+        state: "started".into(),
+        reason: None,
+        event_id: None,
+        run_id: None,
+        job_id: None,
+        decided_at: t0(),
+        finished_at: None,
+    };
+    let (a, b) = (occurrence.clone(), occurrence.clone());
+    let first = write(store, move |tx| tx.schedule_mut().insert_occurrence(&a)).unwrap();
+    let second = write(store, move |tx| tx.schedule_mut().insert_occurrence(&b)).unwrap();
+    assert_eq!((first, second), (true, false));
+    let mut finished = occurrence.clone();
+    finished.state = "finished".into();
+    finished.finished_at = Some(t0());
+    write(store, move |tx| {
+        tx.schedule_mut().update_occurrence(&finished)
+    })
+    .unwrap();
+    let latest = read(store, |tx| {
+        tx.schedule().latest_occurrence("daily", "finished")
+    })
+    .unwrap();
+    assert_eq!(latest.map(|o| o.scheduled_at), Some(t0()));
+    write(store, |tx| {
+        tx.schedule_mut().set_schedule_cursor("daily", t0())
+    })
+    .unwrap();
+    write(store, |tx| {
+        tx.schedule_mut()
+            .set_schedule_cursor("daily", t0() - Duration::hours(1))
+    })
+    .unwrap();
+    let cursor = read(store, |tx| tx.schedule().schedule_cursor("daily")).unwrap();
+    assert_eq!(cursor, Some(t0()), "the cursor never moves back");
 }
