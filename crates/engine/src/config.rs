@@ -25,6 +25,11 @@ pub struct EngineConfig {
     /// transaction of the event that triggered them. A failed attempt becomes a queued job
     /// that workers retry. Off, every rule run waits for a worker.
     pub inline_jobs: bool,
+    /// Longest the scheduler sleeps; it wakes earlier at every due instant and after commits.
+    pub scheduler_interval: Duration,
+    /// How late a schedule occurrence may start and still count as on time; older ones follow
+    /// the schedule's catch-up policy.
+    pub schedule_grace: Duration,
 }
 
 impl Default for EngineConfig {
@@ -40,6 +45,8 @@ impl Default for EngineConfig {
             controls_debounce: Duration::from_secs(5),
             controls_on_change: true,
             inline_jobs: true,
+            scheduler_interval: Duration::from_secs(30),
+            schedule_grace: Duration::from_secs(60),
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod metric_names;
 pub mod outbound;
 pub mod pipeline;
 mod registry;
+pub mod scheduler;
 pub mod worker;
 
 use std::collections::HashMap;
@@ -35,6 +36,7 @@ pub struct Engine {
     rules: RwLock<Arc<RuleSet>>,
     outbound: OnceLock<Arc<dyn outbound::Outbound>>,
     handlers: RwLock<HashMap<String, Arc<dyn outbound::JobHandler>>>,
+    pub(crate) versions: scheduler::VersionCache,
 }
 
 impl Engine {
@@ -46,6 +48,7 @@ impl Engine {
             rules: RwLock::new(Arc::new(RuleSet::default())),
             outbound: OnceLock::new(),
             handlers: RwLock::new(HashMap::new()),
+            versions: scheduler::VersionCache::default(),
         })
     }
 

@@ -336,6 +336,7 @@ fn store_planned(
     event.seq = tx.append_event(&event)?;
     wake_waiting(tx, env, &event)?;
     let mut jobs = dispatch(tx, env, &event, Some(&record))?;
+    crate::scheduler::maintain_timers(tx, env, &record)?;
     if env.config.controls_on_change && CONTROLLED_KINDS.contains(&record.kind) {
         jobs += usize::from(schedule_controls(tx, env)?);
     }
@@ -411,8 +412,30 @@ pub fn dispatch(
     if rules.is_empty() {
         return Ok(0);
     }
+    let outcomes = run_rules(tx, env, &rules, event, record)?;
+    Ok(outcomes.iter().filter(|o| o.job.is_some()).count())
+}
+
+/// What became of one rule's run on one event.
+#[derive(Clone, Debug)]
+pub struct RuleOutcome {
+    pub run: String,
+    pub status: RunStatus,
+    /// The job queued for a worker, if the actions did not run inline.
+    pub job: Option<String>,
+}
+
+/// Evaluates `rules` on `event`: records a run for each, runs the actions inline when they
+/// can, and queues the rest as jobs.
+pub fn run_rules(
+    tx: &mut dyn WriteTx,
+    env: &Env,
+    rules: &[Arc<Rule>],
+    event: &Event,
+    record: Option<&Record>,
+) -> Result<Vec<RuleOutcome>, EngineError> {
     let mut expansion = Expansion::default();
-    for rule in &rules {
+    for rule in rules {
         expansion.merge(&rule.expansion);
     }
     let context = {
@@ -422,13 +445,13 @@ pub fn dispatch(
         })
     };
 
-    let mut jobs = 0;
+    let mut outcomes = Vec::with_capacity(rules.len());
     for rule in rules {
-        let run = MACHINE.with(|machine| {
+        let (mut run, actions) = MACHINE.with(|machine| {
             let mut vm = machine.borrow_mut();
-            evaluate_rule(&rule, event, &context, env, &mut vm)
+            evaluate_rule(rule, event, &context, env, &mut vm)
         });
-        let (mut run, actions) = run;
+        let mut queued = None;
         if run.status == RunStatus::Queued {
             let payload = RuleJob {
                 rule_id: rule.id.clone(),
@@ -460,35 +483,44 @@ pub fn dispatch(
                 updated_at: env.now,
             };
             let local = payload.actions.iter().all(|a| a.effect.is_local());
+            let mut done = false;
             if env.config.inline_jobs && local {
                 match run_inline(tx, env, &payload)? {
                     Ok(outcomes) => {
                         run.status = RunStatus::Succeeded;
                         run.actions = Value::Array(outcomes);
                         run.finished_at = Some(env.now);
-                        tx.insert_run(&run)?;
-                        continue;
+                        done = true;
                     }
                     Err(error) => record_inline_failure(&mut run, &mut job, env, &error),
                 }
             }
-            job.payload = serde_json::to_value(&payload)
-                .map_err(|e| EngineError::Rule(format!("cannot encode job: {e}")))?;
-            if tx.insert_job(&job)? {
-                jobs += 1;
-            } else {
-                // The same rule version already handled this event.
-                run.status = RunStatus::Skipped;
-                run.error = Some("a job for this rule version and event already exists".into());
-                run.finished_at = Some(env.now);
+            if !done {
+                job.payload = serde_json::to_value(&payload)
+                    .map_err(|e| EngineError::Rule(format!("cannot encode job: {e}")))?;
+                if tx.insert_job(&job)? {
+                    if job.state == JobState::Pending {
+                        queued = Some(job.id.clone());
+                    }
+                } else {
+                    // The same rule version already handled this event.
+                    run.status = RunStatus::Skipped;
+                    run.error = Some("a job for this rule version and event already exists".into());
+                    run.finished_at = Some(env.now);
+                }
             }
         }
         if run.status == RunStatus::DepthLimited {
-            raise_chain_finding(tx, env, &rule, event)?;
+            raise_chain_finding(tx, env, rule, event)?;
         }
         tx.insert_run(&run)?;
+        outcomes.push(RuleOutcome {
+            run: run.id.clone(),
+            status: run.status,
+            job: queued,
+        });
     }
-    Ok(jobs)
+    Ok(outcomes)
 }
 
 fn evaluate_rule(
