@@ -135,6 +135,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             Arc::clone(&engine).run_worker(stopped.clone()),
         ));
     }
+    workers.push(tokio::spawn(Arc::clone(&engine).run_scheduler(stopped.clone())));
 
     eprintln!(
         "steward is serving {} on http://{address}",
