@@ -34,7 +34,7 @@ fn page_limit(limit: usize) -> usize {
 }
 
 impl Conn<'_> {
-    fn all<T>(
+    pub(crate) fn all<T>(
         &self,
         sql: &str,
         params: impl rusqlite::Params,
@@ -49,7 +49,7 @@ impl Conn<'_> {
         Ok(out)
     }
 
-    fn one<T>(
+    pub(crate) fn one<T>(
         &self,
         sql: &str,
         params: impl rusqlite::Params,
@@ -64,7 +64,7 @@ impl Conn<'_> {
     }
 
     /// Runs a list query that fetched `limit + 1` rows and turns it into a page.
-    fn page<T>(
+    pub(crate) fn page<T>(
         &self,
         sql: &str,
         values: Vec<SqlValue>,
@@ -108,7 +108,7 @@ impl Conn<'_> {
         self.execute(sql, params)
     }
 
-    fn execute(&self, sql: &str, params: impl rusqlite::Params) -> Fallible<usize> {
+    pub(crate) fn execute(&self, sql: &str, params: impl rusqlite::Params) -> Fallible<usize> {
         self.writes.set(self.writes.get() + 1);
         let mut statement = self.conn.prepare_cached(sql).map_err(sql_error)?;
         statement.execute(params).map_err(sql_error)

@@ -44,6 +44,26 @@ pub fn run_all(make: Make) {
         ("runs record explanations", runs_record_explanations),
         ("rule versions are kept", rule_versions_kept),
         ("tokens have unique names", tokens_unique),
+        (
+            "webhook endpoints round-trip",
+            webhooks::checks::endpoints_round_trip,
+        ),
+        (
+            "webhook attempts number and summarise",
+            webhooks::checks::attempts_number_and_summarise,
+        ),
+        (
+            "webhook delivery job found by key",
+            webhooks::checks::delivery_job_found_by_key,
+        ),
+        (
+            "webhook receipts deduplicate until expiry",
+            webhooks::checks::receipts_deduplicate_until_expiry,
+        ),
+        (
+            "webhook rejections page newest first",
+            webhooks::checks::rejections_page_newest_first,
+        ),
         ("timers fire once per instant", timers_fire_once),
         ("schedule instants are taken once", occurrences_taken_once),
     ];
