@@ -33,6 +33,12 @@ impl Expr {
     /// Compiles `source`, rejecting unknown root names and calls that make results depend on
     /// when or how often a rule runs.
     pub fn compile(source: &str) -> Result<Expr, String> {
+        Expr::compile_with_roots(source, ROOTS)
+    }
+
+    /// Compiles `source` for a context whose names are `roots` instead of a rule's, such as
+    /// `payload` for the mapping of an inbound webhook.
+    pub fn compile_with_roots(source: &str, roots: &[&str]) -> Result<Expr, String> {
         let source = source.trim();
         if source.is_empty() {
             return Err("the expression is empty".into());
@@ -42,11 +48,11 @@ impl Expr {
                 "the expression is longer than {MAX_EXPRESSION_CHARS} characters"
             ));
         }
-        let scan = scan(source);
+        let scan = scan(source, roots);
         if let Some(name) = scan.unknown_roots.first() {
             return Err(format!(
                 "unknown name `{name}`; expressions can read {}",
-                ROOTS.join(", ")
+                roots.join(", ")
             ));
         }
         if let Some(call) = scan.nondeterministic.first() {
@@ -99,7 +105,7 @@ struct Scan {
 
 /// Finds the dotted names an expression reads, skipping string literals, function names and
 /// members of computed values.
-fn scan(source: &str) -> Scan {
+fn scan(source: &str, roots: &[&str]) -> Scan {
     let chars: Vec<char> = source.chars().collect();
     let mut out = Scan {
         paths: Vec::new(),
@@ -127,7 +133,7 @@ fn scan(source: &str) -> Scan {
             let next = chars[i..].iter().find(|c| !c.is_whitespace()).copied();
             let is_member = previous_significant == Some('.');
             let is_call = next == Some('(');
-            record_chain(&mut out, &chain, is_member, is_call, &chars[i..]);
+            record_chain(&mut out, &chain, is_member, is_call, &chars[i..], roots);
             previous_significant = chars[..i]
                 .iter()
                 .rev()
@@ -145,7 +151,14 @@ fn scan(source: &str) -> Scan {
     out
 }
 
-fn record_chain(out: &mut Scan, chain: &str, is_member: bool, is_call: bool, rest: &[char]) {
+fn record_chain(
+    out: &mut Scan,
+    chain: &str,
+    is_member: bool,
+    is_call: bool,
+    rest: &[char],
+    roots: &[&str],
+) {
     if is_member || chain.starts_with('#') || chain.starts_with('$') {
         return;
     }
@@ -168,7 +181,7 @@ fn record_chain(out: &mut Scan, chain: &str, is_member: bool, is_call: bool, res
     if KEYWORDS.contains(&root) {
         return;
     }
-    if ROOTS.contains(&root) {
+    if roots.contains(&root) {
         out.paths.push(chain.to_string());
     } else {
         out.unknown_roots.push(root.to_string());
@@ -207,14 +220,19 @@ pub enum TemplatePart {
 
 impl ValueExpr {
     pub fn parse(value: &Value) -> Result<ValueExpr, String> {
+        ValueExpr::parse_with_roots(value, ROOTS)
+    }
+
+    /// Parses `value` for a context whose names are `roots`; see [`Expr::compile_with_roots`].
+    pub fn parse_with_roots(value: &Value, roots: &[&str]) -> Result<ValueExpr, String> {
         let Some(text) = value.as_str() else {
             return Ok(ValueExpr::Literal(value.clone()));
         };
         if let Some(expression) = text.strip_prefix('=') {
-            return Expr::compile(expression).map(ValueExpr::Expression);
+            return Expr::compile_with_roots(expression, roots).map(ValueExpr::Expression);
         }
         if text.contains("{{") {
-            return parse_template(text).map(ValueExpr::Template);
+            return parse_template(text, roots).map(ValueExpr::Template);
         }
         Ok(ValueExpr::Literal(value.clone()))
     }
@@ -265,7 +283,7 @@ impl ValueExpr {
     }
 }
 
-fn parse_template(text: &str) -> Result<Vec<TemplatePart>, String> {
+fn parse_template(text: &str, roots: &[&str]) -> Result<Vec<TemplatePart>, String> {
     let mut parts = Vec::new();
     let mut rest = text;
     while let Some(open) = rest.find("{{") {
@@ -279,7 +297,10 @@ fn parse_template(text: &str) -> Result<Vec<TemplatePart>, String> {
                 &rest[open..]
             ));
         };
-        parts.push(TemplatePart::Expression(Expr::compile(&after[..close])?));
+        parts.push(TemplatePart::Expression(Expr::compile_with_roots(
+            &after[..close],
+            roots,
+        )?));
         rest = &after[close + 2..];
     }
     if !rest.is_empty() {
@@ -387,6 +408,17 @@ mod tests {
             template.resolve(&context, &mut vm).unwrap(),
             json!("Review Ada (7.5 h)")
         );
+    }
+
+    #[test]
+    fn other_roots_replace_the_rule_names() {
+        let value = ValueExpr::parse_with_roots(&json!("= payload._id"), &["payload"]).unwrap();
+        let context: Variable = json!({"payload": {"_id": 28}}).into();
+        let mut vm = VM::new();
+        assert_eq!(value.resolve(&context, &mut vm).unwrap(), json!("28"));
+        let error = Expr::compile_with_roots("record.name", &["payload"]).unwrap_err();
+        assert!(error.contains("expressions can read payload"), "{error}");
+        assert!(Expr::compile("payload.x").is_err());
     }
 
     #[test]
