@@ -47,10 +47,30 @@ pub enum RulesCommand {
         /// Folder of `.yaml` or `.yml` rule files.
         dir: PathBuf,
     },
+    /// Replay the recorded events through the rules of a file, with no effects, and report
+    /// what they would have done beside what the installed versions did.
+    Simulate {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// A rule file.
+        file: PathBuf,
+        /// Replay events from this day (YYYY-MM-DD, UTC) or instant (RFC 3339) on.
+        #[arg(long)]
+        since: String,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub async fn rules(command: RulesCommand) -> anyhow::Result<ExitCode> {
     match command {
+        RulesCommand::Simulate {
+            store,
+            file,
+            since,
+            json,
+        } => simulate(store, file, since, json).await,
         RulesCommand::Check { dir } => {
             if !dir.is_dir() {
                 bail!(
@@ -299,4 +319,80 @@ pub async fn tokens(command: TokenCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Reads `--since` as a day (midnight UTC) or an RFC 3339 instant.
+fn parse_since(text: &str) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+    if let Ok(instant) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(instant.with_timezone(&chrono::Utc));
+    }
+    let day = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
+        anyhow::anyhow!("--since `{text}` is not a date (YYYY-MM-DD) or an RFC 3339 instant")
+    })?;
+    Ok(day.and_time(chrono::NaiveTime::MIN).and_utc())
+}
+
+async fn simulate(
+    store: StoreArgs,
+    file: PathBuf,
+    since: String,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let since = parse_since(&since)?;
+    let text = std::fs::read_to_string(&file)
+        .with_context(|| format!("cannot read {}", file.display()))?;
+    let name = file.display().to_string();
+    let rules = match steward_rules::compile_api_text(&text, &format!("file:{name}")) {
+        Ok(rules) => rules,
+        Err(diagnostics) => {
+            for diagnostic in &diagnostics {
+                println!(
+                    "{name}:{}:{}: {}",
+                    diagnostic.line, diagnostic.column, diagnostic.message
+                );
+            }
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let engine = open_engine(&store).await?;
+    let report = engine.simulate(rules, since).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "replayed {} events from {} to {}",
+        report.events_in_window, report.since, report.until
+    );
+    for rule in &report.rules {
+        println!("\nrule {} ({})", rule.rule_id, rule.trigger);
+        if let Some(note) = &rule.note {
+            println!("  {note}");
+            continue;
+        }
+        println!(
+            "  matched {} events; would run on {}; {} could not be evaluated",
+            rule.matched, rule.would_run, rule.errors
+        );
+        for (action, count) in &rule.actions {
+            println!("  {action}: {count}");
+        }
+        for record in rule.records.iter().take(5) {
+            println!(
+                "  {} {}: {} runs",
+                record.record.kind, record.record.id, record.runs
+            );
+        }
+        match &rule.installed {
+            Some(installed) => println!(
+                "  installed version {} ran on {} of these events; {} only with this file, {} only with the installed version",
+                installed.version,
+                installed.ran,
+                installed.only_candidate,
+                installed.only_installed
+            ),
+            None => println!("  no installed version to compare with"),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -110,3 +110,47 @@ fn tokens_are_created_and_listed() {
     assert_eq!(code, 1);
     assert!(stderr.contains("`root` is not a role"), "{stderr}");
 }
+
+#[test]
+fn rules_simulate_reports_over_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("demo.db");
+    let database = database.to_str().unwrap();
+    let (code, _, stderr) = steward(&["generate", "--database", database]);
+    assert_eq!(code, 0, "{stderr}");
+    let file = format!("{}/expenses.yaml", examples());
+    let (code, stdout, stderr) = steward(&[
+        "rules",
+        "simulate",
+        &file,
+        "--since",
+        "2026-01-01",
+        "--database",
+        database,
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let review = report["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["rule_id"] == "review-large-expense")
+        .unwrap();
+    assert!(review["matched"].as_u64().unwrap() > 0, "{review}");
+    assert!(review["would_run"].as_u64().unwrap() <= review["matched"].as_u64().unwrap());
+    assert!(
+        review["installed"].is_null(),
+        "the rules are not installed in this database"
+    );
+    let (code, stdout, _) = steward(&[
+        "rules",
+        "simulate",
+        &file,
+        "--since",
+        "yesterday",
+        "--database",
+        database,
+    ]);
+    assert_eq!(code, 1, "{stdout}");
+}

@@ -14,6 +14,7 @@ pub mod outbound;
 pub mod pipeline;
 mod registry;
 pub mod scheduler;
+pub mod simulate;
 pub mod worker;
 
 use std::collections::HashMap;

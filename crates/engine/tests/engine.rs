@@ -823,3 +823,52 @@ async fn idle_worker_makes_no_writes() {
     stop.send(true).unwrap();
     worker.await.unwrap();
 }
+
+#[tokio::test]
+async fn simulation_replays_history_without_effects() {
+    let h = harness();
+    h.install(SUBMIT_RULE).await;
+    let boss = h.employee("Marc", None).await;
+    let ann = h.employee("Ann", Some(&boss)).await;
+    for amount in ["50.00", "150.00", "250.00", "450.00"] {
+        let claim = expense(&h, &ann, amount).await;
+        h.engine
+            .execute(
+                Command::transition(Kind::Expense, &claim, "submitted"),
+                user(),
+            )
+            .await
+            .unwrap();
+    }
+    // Raise an amount after submission: the simulation must judge each event on the record as
+    // it was then, not as it is now.
+    let activities_before = h.count(Kind::Activity);
+    let events_before = h.events();
+
+    let changed = SUBMIT_RULE.replace("record.amount > 100", "record.amount > 200");
+    let (rules, diagnostics) = compile_sources(&[("candidate.yaml".into(), changed)]);
+    assert!(diagnostics.is_empty(), "{diagnostics:?}");
+    let since = "2026-12-01T00:00:00Z".parse().unwrap();
+    let report = h.engine.simulate(rules, since).await.unwrap();
+    let rule = &report.rules[0];
+    assert_eq!(rule.matched, 4);
+    assert_eq!(rule.would_run, 2, "only 250 and 450 are above 200");
+    assert_eq!(rule.actions["activity"], 2);
+    let installed = rule.installed.as_ref().unwrap();
+    assert_eq!(
+        installed.ran, 3,
+        "the installed rule acted on 150, 250 and 450"
+    );
+    assert_eq!(installed.only_installed, 1);
+    assert_eq!(installed.only_candidate, 0);
+    assert_eq!(
+        rule.samples[0]["inputs"],
+        json!({"record.amount": "250.00"})
+    );
+    assert_eq!(
+        h.count(Kind::Activity),
+        activities_before,
+        "a simulation has no effects"
+    );
+    assert_eq!(h.events(), events_before);
+}

@@ -57,6 +57,7 @@ pub fn router(state: AppState) -> Router {
         .route("/events/{id}", get(resources::event))
         .route("/rules", get(rules::list).post(rules::install))
         .route("/rules/check", post(rules::check))
+        .route("/rules/simulate", post(rules::simulate))
         .route("/rules/{id}", get(rules::history).delete(rules::retire))
         .route("/runs", get(resources::runs))
         .route("/runs/{id}", get(resources::run))

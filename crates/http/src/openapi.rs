@@ -71,6 +71,14 @@ pub const ENDPOINTS: &[Endpoint] = &[
         errors: &[],
     },
     Endpoint {
+        method: "post",
+        path: "/api/v1/rules/simulate",
+        summary: "Replay the recorded events since `since` through a rule or rule file, with no effects",
+        body: Some("Rule"),
+        response: "SimulationReport",
+        errors: &["invalid_request", "validation_failed", "forbidden"],
+    },
+    Endpoint {
         method: "get",
         path: "/api/v1/rules/{id}",
         summary: "List every version of a rule",
@@ -412,7 +420,7 @@ pub fn document() -> Value {
         }
         let status = match (endpoint.method, endpoint.response) {
             (_, "Empty") => "204",
-            ("post", "RuleCheck" | "ControlsReport") => "200",
+            ("post", "RuleCheck" | "ControlsReport" | "SimulationReport") => "200",
             ("post", "Replayed") => "202",
             ("post", _) => "201",
             _ => "200",
@@ -507,6 +515,7 @@ fn fixed_schemas() -> Vec<(&'static str, Value)> {
             "RuleChange",
             json!({"type": "object", "properties": {"rule_id": {"type": "string"}, "version": {"type": "integer"}, "change": {"type": "string", "enum": ["added", "changed", "unchanged", "retired"]}}}),
         ),
+        ("SimulationReport", json!({"type": "object", "description": "Per rule: events matched, runs that would happen, actions by type, records acted on, samples, and the comparison with the installed version"})),
         (
             "RuleChanges",
             json!({"type": "array", "items": reference("RuleChange")}),

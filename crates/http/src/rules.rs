@@ -150,3 +150,27 @@ pub async fn retire(
         Err(ApiError::not_found(format!("no active rule has id {id}")))
     }
 }
+
+#[derive(serde::Deserialize)]
+pub struct SimulateParams {
+    /// RFC 3339 instant or YYYY-MM-DD day from which to replay.
+    pub since: String,
+}
+
+/// Replays the recorded events through a rule, or a file of rules, with no effects.
+pub async fn simulate(
+    State(state): State<AppState>,
+    principal: Principal,
+    axum::extract::Query(params): axum::extract::Query<SimulateParams>,
+    body: String,
+) -> Result<Json<steward_engine::simulate::SimulationReport>, ApiError> {
+    principal.require(&["admin", "operations", "auditor"], "simulate rules")?;
+    let since = match chrono::DateTime::parse_from_rfc3339(&params.since) {
+        Ok(instant) => instant.with_timezone(&chrono::Utc),
+        Err(_) => chrono::NaiveDate::parse_from_str(&params.since, "%Y-%m-%d")
+            .map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc())
+            .map_err(|_| crate::error::parameter_error("since", &params.since, "must be a date (YYYY-MM-DD) or an RFC 3339 instant"))?,
+    };
+    let rules = steward_rules::compile_api_text(&body, "api").map_err(diagnostics_error)?;
+    Ok(Json(state.engine.simulate(rules, since).await?))
+}
