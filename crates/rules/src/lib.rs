@@ -6,6 +6,7 @@
 //! engine loads related records through the lookup it passes to [`context::build`]; evaluation
 //! itself works on the built context only.
 
+pub mod bench;
 pub mod check;
 pub mod context;
 pub mod duration;

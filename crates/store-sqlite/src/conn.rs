@@ -939,18 +939,25 @@ impl WriteTx for Conn<'_> {
         Ok(updated == 1)
     }
 
-    fn resume_waiting(
-        &mut self,
-        wait_keys: &[String],
-        event_id: &str,
-        now: DateTime<Utc>,
-    ) -> Fallible<u64> {
-        let woke = self.execute(
-            "UPDATE jobs SET state = 'pending', run_at = ?3, wait_key = NULL, updated_at = ?3,
-                 payload = json_set(payload, '$.awaited', ?2)
-             WHERE wait_key IN (SELECT value FROM json_each(?1)) AND state = 'waiting'",
-            params![to_json(&wait_keys)?, event_id, ts(now)],
-        )?;
+    fn resume_waiting(&mut self, wait_keys: &[String], event_id: &str, now: DateTime<Utc>) -> Fallible<u64> {
+        // Every append calls this, and almost never finds a waiting job, so look first with
+        // the partial index and write only on a hit.
+        let mut woke = 0;
+        for key in wait_keys {
+            let mut probe = self
+                .conn
+                .prepare_cached("SELECT 1 FROM jobs WHERE wait_key = ?1 AND state = 'waiting'")
+                .map_err(sql_error)?;
+            if !probe.exists(params![key]).map_err(sql_error)? {
+                continue;
+            }
+            woke += self.execute(
+                "UPDATE jobs SET state = 'pending', run_at = ?3, wait_key = NULL, updated_at = ?3,
+                     payload = json_set(payload, '$.awaited', ?2)
+                 WHERE wait_key = ?1 AND state = 'waiting'",
+                params![key, event_id, ts(now)],
+            )?;
+        }
         Ok(woke as u64)
     }
 
