@@ -9,6 +9,9 @@
 //! rows that domain matched. Every response is HTTP 200 with a JSON-RPC 2.0 body carrying the
 //! request's `id`, as Odoo sends it, unless a test injected a [`Fault`].
 //!
+//! It also answers `/web/hook/<uuid>` as Odoo's "On webhook" automation trigger does, for the
+//! rules the capture created (see [`WebhookTrigger`]).
+//!
 //! The server reads the capture from the folder it is given and keeps it in memory; it never
 //! writes to it. Archived records were not captured, so `active_test: false` adds none.
 
@@ -16,6 +19,7 @@ mod dataset;
 mod domain;
 mod pyrepr;
 mod rpc;
+mod webhook;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -33,6 +37,7 @@ use tokio::net::TcpListener;
 
 use crate::dataset::Dataset;
 pub use crate::rpc::Reply;
+pub use crate::webhook::WebhookTrigger;
 
 /// Maximum number of requests [`Replay::requests`] keeps. The oldest are dropped first.
 const MAX_LOGGED_REQUESTS: usize = 10_000;
@@ -56,6 +61,8 @@ pub struct Replay {
     /// Faults by target: a model name for `object` calls, or `common.<method>`.
     faults: Arc<Mutex<HashMap<String, Fault>>>,
     requests: Arc<Mutex<Vec<Value>>>,
+    /// The captured "On webhook" automation rules served at `/web/hook/<uuid>`.
+    hooks: Arc<Vec<WebhookTrigger>>,
 }
 
 /// Serves the capture in `data_dir` on `listener` until the listener fails.
@@ -67,6 +74,7 @@ impl Replay {
     /// Reads the capture in `data_dir`; fails naming the first missing or invalid file.
     pub fn load(data_dir: &Path) -> anyhow::Result<Replay> {
         let data = Dataset::load(data_dir)?;
+        let hooks = webhook::load_triggers(data_dir)?;
         tracing::info!(
             folder = %data_dir.display(),
             models = data.models.len(),
@@ -77,13 +85,16 @@ impl Replay {
             data: Arc::new(RwLock::new(data)),
             faults: Arc::new(Mutex::new(HashMap::new())),
             requests: Arc::new(Mutex::new(Vec::new())),
+            hooks: Arc::new(hooks),
         })
     }
 
-    /// Returns the axum router with the single route `POST /jsonrpc`.
+    /// Returns the axum router: `POST /jsonrpc`, and `/web/hook/<uuid>` for the captured
+    /// "On webhook" automation rules.
     pub fn router(&self) -> Router {
         Router::new()
             .route("/jsonrpc", post(handle))
+            .route("/web/hook/{uuid}", post(webhook::post).get(webhook::get))
             .with_state(self.clone())
     }
 
@@ -98,6 +109,11 @@ impl Replay {
         axum::serve(listener, self.router())
             .await
             .context("the Odoo replay server stopped")
+    }
+
+    /// Returns the captured "On webhook" automation rules.
+    pub fn webhook_triggers(&self) -> &[WebhookTrigger] {
+        &self.hooks
     }
 
     /// Returns the database, login and password the capture accepts, and the user id they give.
