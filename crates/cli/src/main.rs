@@ -4,6 +4,7 @@ mod commands;
 mod demo;
 mod serve;
 mod sync;
+mod webhooks;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -83,6 +84,11 @@ enum Command {
     },
     /// Write a generated, seeded sample firm into the database.
     Generate(demo::GenerateArgs),
+    /// Manage webhook endpoints, deliveries and their health.
+    Webhooks {
+        #[command(subcommand)]
+        command: webhooks::WebhooksCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -111,6 +117,7 @@ fn main() -> ExitCode {
             Command::OdooReplay(args) => sync::replay(args).await,
             Command::Import { command } => demo::import(command).await,
             Command::Generate(args) => demo::generate_command(args).await,
+            Command::Webhooks { command } => webhooks::webhooks(command).await,
         }
     });
     match result {

@@ -87,6 +87,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     let engine = crate::commands::open_engine_with(&args.store, config).await?;
     engine.recover().await?;
+    let webhooks = crate::webhooks::install(&engine, &args.store.database)?;
 
     if let Some(dir) = &args.rules {
         let rules = steward_rules::load_dir(dir).map_err(|diagnostics| {
@@ -112,6 +113,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .context("cannot install the metrics recorder")?;
     let mut state = AppState::new(Arc::clone(&engine));
     state.metrics = Some(Arc::new(move || recorder.render()));
+    state.webhooks = Some(webhooks);
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

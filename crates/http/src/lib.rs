@@ -37,6 +37,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// Renders the Prometheus metrics, when a recorder is installed.
     pub metrics: Option<Arc<dyn Fn() -> String + Send + Sync>>,
+    /// The webhook service; without it the webhook routes answer 503.
+    pub webhooks: Option<Arc<steward_webhooks::Webhooks>>,
 }
 
 impl AppState {
@@ -45,6 +47,7 @@ impl AppState {
             store: Arc::clone(engine.store()),
             engine,
             metrics: None,
+            webhooks: None,
         }
     }
 }

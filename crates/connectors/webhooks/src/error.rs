@@ -37,8 +37,16 @@ impl WebhookError {
     /// An error about one field, with the value it had.
     pub fn field(field: &str, value: &Value, message: impl Into<String>) -> Self {
         let detail = FieldError::new(field, value, message);
+        let shown = match value {
+            Value::Null => String::new(),
+            Value::String(text) => format!(" `{}`", text.chars().take(200).collect::<String>()),
+            other => format!(
+                " {}",
+                other.to_string().chars().take(200).collect::<String>()
+            ),
+        };
         WebhookError::Invalid {
-            message: format!("invalid {}: {}", detail.field, detail.message),
+            message: format!("invalid {}{shown}: {}", detail.field, detail.message),
             details: vec![detail],
         }
     }
