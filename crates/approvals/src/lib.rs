@@ -1,0 +1,1 @@
+//! Approval policies: the file format, routing by decision table, segregation of duties.

@@ -1,0 +1,1 @@
+//! Exact billing arithmetic: billable quantities, rate cards, rounding, taxes and invoice drafts.
