@@ -41,6 +41,17 @@ impl std::fmt::Display for Diagnostic {
 
 /// Reads every `.yaml` and `.yml` file under `dir`, in name order, and compiles the rules.
 pub fn load_dir(dir: &Path) -> Result<Vec<Rule>, Vec<Diagnostic>> {
+    let sources = read_sources(dir)?;
+    let (rules, diagnostics) = compile_sources(&sources);
+    if diagnostics.is_empty() {
+        Ok(rules)
+    } else {
+        Err(diagnostics)
+    }
+}
+
+/// Reads every `.yaml` and `.yml` file under `dir`, in name order, as (path, text).
+pub fn read_sources(dir: &Path) -> Result<Vec<(String, String)>, Vec<Diagnostic>> {
     let files = rule_files(dir).map_err(|message| {
         vec![Diagnostic {
             file: dir.display().to_string(),
@@ -62,10 +73,8 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Rule>, Vec<Diagnostic>> {
             }),
         }
     }
-    let (rules, mut more) = compile_sources(&sources);
-    diagnostics.append(&mut more);
     if diagnostics.is_empty() {
-        Ok(rules)
+        Ok(sources)
     } else {
         Err(diagnostics)
     }

@@ -31,6 +31,12 @@ use serde_saphyr::Spanned;
 pub struct RuleFile {
     #[serde(default)]
     pub rules: Vec<Spanned<RuleSpec>>,
+    /// Approval policies, read by the approvals checker.
+    #[serde(default, skip_serializing)]
+    pub policies: Option<Value>,
+    /// The firm's approval authority, read by the approvals checker.
+    #[serde(default, skip_serializing)]
+    pub authority: Option<Value>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
