@@ -371,7 +371,7 @@ async fn receive_with_token(
     deliver(state, endpoint, Some(token), headers, body).await
 }
 
-/// Hands one delivery to the webhook service and turns its answer into a response.
+/// Hands one delivery to the webhook service and turns its outcome into an HTTP response.
 async fn deliver(
     state: AppState,
     endpoint: String,

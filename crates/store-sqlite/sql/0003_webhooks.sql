@@ -34,7 +34,7 @@ CREATE TABLE webhook_attempts (
     delivery TEXT NOT NULL,
     endpoint TEXT NOT NULL,
     attempt INTEGER NOT NULL,
-    status INTEGER,                   -- NULL when no answer came
+    status INTEGER,                   -- NULL when no response came
     error TEXT,
     duration_ms INTEGER NOT NULL,
     succeeded INTEGER NOT NULL,
@@ -47,13 +47,13 @@ CREATE INDEX webhook_attempts_at ON webhook_attempts (at);
 CREATE TABLE inbound_endpoints (
     id TEXT PRIMARY KEY,
     sealed_secret TEXT NOT NULL,
-    config TEXT NOT NULL,             -- JSON: verification, idempotency, mapping, answer mode
+    config TEXT NOT NULL,             -- JSON: verification, idempotency, mapping, response mode
     enabled INTEGER NOT NULL,
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL
 ) STRICT;
 
--- The first answer per idempotency key, returned to repeats until expires_at.
+-- The first response per idempotency key, returned to repeats until expires_at.
 CREATE TABLE inbound_receipts (
     endpoint TEXT NOT NULL,
     key TEXT NOT NULL,

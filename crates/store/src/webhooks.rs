@@ -1,5 +1,5 @@
 //! Storage of webhooks: outbound endpoints, their deliveries and attempts; inbound endpoints,
-//! their receipts (the answers kept per idempotency key) and rejections.
+//! their receipts (the responses kept per idempotency key) and rejections.
 //!
 //! Secrets reach the store already sealed by the webhook crate; the store keeps them as opaque
 //! text and never sees a plain secret.
@@ -91,9 +91,9 @@ pub struct DeliveryAttempt {
     pub endpoint: String,
     /// 1 for the first attempt of the delivery; replays of a dead delivery count on.
     pub attempt: u32,
-    /// The receiver's status code; `None` when no answer came.
+    /// The receiver's status code; `None` when no response came.
     pub status: Option<u16>,
-    /// Why the attempt failed: a transport error, a timeout or the answer's status.
+    /// Why the attempt failed: a transport error, a timeout or the response status.
     pub error: Option<String>,
     pub duration_ms: u64,
     pub succeeded: bool,
@@ -126,7 +126,7 @@ pub struct OutboundHealth {
 }
 
 /// A named receiver that other systems post to at `/hooks/<id>`. `config` holds the
-/// verification mode, the idempotency key source, the mapping and the answer mode, as the
+/// verification mode, the idempotency key source, the mapping and the response mode, as the
 /// webhook crate defines them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct InboundEndpoint {
@@ -140,7 +140,7 @@ pub struct InboundEndpoint {
     pub updated_at: DateTime<Utc>,
 }
 
-/// The answer given to the first delivery with an idempotency key, returned again to every
+/// The response given to the first delivery with an idempotency key, returned again to every
 /// repeat until `expires_at`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct InboundReceipt {
@@ -163,7 +163,7 @@ pub struct InboundRejection {
     /// A stable code such as `bad_signature`, `stale_timestamp` or `not_json`.
     pub reason: String,
     pub message: String,
-    /// The status code of the answer.
+    /// The status code of the response.
     pub status: u16,
     pub body_sha256: String,
     pub body_bytes: u64,
@@ -655,7 +655,7 @@ pub(crate) mod checks {
                 .inbound_receipt("portal", "msg_1", after_expiry)
         })
         .unwrap();
-        assert_eq!(expired, None, "an expired receipt answers nothing");
+        assert_eq!(expired, None, "an expired receipt is not returned");
 
         let mut late = receipt.clone();
         late.received_at = after_expiry;

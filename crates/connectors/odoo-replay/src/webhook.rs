@@ -1,13 +1,13 @@
 //! Odoo 17's "On webhook" automation trigger, `POST /web/hook/<uuid>` (and `GET` with query
-//! parameters), answered as the captured server answered it:
+//! parameters), with the responses of the captured server:
 //!
 //! - a known uuid and a payload whose `_model` and `_id` name a captured record: the rule's
-//!   `object_write` action runs on the record and the answer is `200 {"status": "ok"}`;
+//!   `object_write` action runs on the record and the response is `200 {"status": "ok"}`;
 //! - an unknown uuid: `404 {"status": "error"}`;
 //! - a payload without `_model` and `_id`, or naming no captured record: `500 {"status":
 //!   "error"}`.
 //!
-//! Every answer has `Content-Type: application/json; charset=utf-8`. The rules come from the
+//! Every response has `Content-Type: application/json; charset=utf-8`. The rules come from the
 //! capture's `base.automation__read__*.json` files with `trigger: on_webhook`, each with the
 //! action of its `base.automation__create__*.request.json` file.
 
@@ -89,7 +89,8 @@ fn read_json(path: &Path) -> anyhow::Result<Value> {
     serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))
 }
 
-/// The `update_path` and `value` of the first `object_write` action created with the rule.
+/// Returns the `update_path` and `value` of the first `object_write` action created with the
+/// rule.
 fn object_write(request: &Value) -> Option<(String, Value)> {
     let values = request.pointer("/params/args/5/0")?;
     let actions = values.get("action_server_ids")?.as_array()?;
@@ -103,7 +104,7 @@ fn object_write(request: &Value) -> Option<(String, Value)> {
     })
 }
 
-fn answer(status: StatusCode, body: &'static str) -> Response {
+fn respond(status: StatusCode, body: &'static str) -> Response {
     (
         status,
         [
@@ -115,7 +116,7 @@ fn answer(status: StatusCode, body: &'static str) -> Response {
         .into_response()
 }
 
-/// Odoo's answers, byte for byte.
+/// Odoo's response bodies, byte for byte.
 const OK: &str = r#"{"status": "ok"}"#;
 const ERROR: &str = r#"{"status": "error"}"#;
 
@@ -143,7 +144,7 @@ pub(crate) async fn get(
 fn run(replay: &Replay, uuid: &str, payload: &Value) -> Response {
     let Some(trigger) = replay.hooks.iter().find(|t| t.uuid == uuid) else {
         tracing::debug!(uuid, "webhook for an unknown uuid");
-        return answer(StatusCode::NOT_FOUND, ERROR);
+        return respond(StatusCode::NOT_FOUND, ERROR);
     };
     // Odoo's default record getter:
     // `model.env[payload.get('_model')].browse(int(payload.get('_id')))`.
@@ -155,7 +156,7 @@ fn run(replay: &Replay, uuid: &str, payload: &Value) -> Response {
     };
     let (Some(model), Some(id)) = (model, id) else {
         tracing::debug!(uuid, "webhook payload without _model and _id");
-        return answer(StatusCode::INTERNAL_SERVER_ERROR, ERROR);
+        return respond(StatusCode::INTERNAL_SERVER_ERROR, ERROR);
     };
     if model != trigger.model {
         tracing::debug!(
@@ -163,7 +164,7 @@ fn run(replay: &Replay, uuid: &str, payload: &Value) -> Response {
             model,
             "webhook payload for another model than the rule's"
         );
-        return answer(StatusCode::INTERNAL_SERVER_ERROR, ERROR);
+        return respond(StatusCode::INTERNAL_SERVER_ERROR, ERROR);
     }
     let exists = replay
         .read_data()
@@ -172,7 +173,7 @@ fn run(replay: &Replay, uuid: &str, payload: &Value) -> Response {
         .is_some_and(|m| m.rows.contains_key(&id));
     if !exists {
         tracing::debug!(uuid, model, id, "webhook for a record that does not exist");
-        return answer(StatusCode::INTERNAL_SERVER_ERROR, ERROR);
+        return respond(StatusCode::INTERNAL_SERVER_ERROR, ERROR);
     }
     if let Some((field, value)) = &trigger.write {
         let mut changes = Map::new();
@@ -189,13 +190,13 @@ fn run(replay: &Replay, uuid: &str, payload: &Value) -> Response {
         }
         if let Err(error) = replay.update_record(model, id, changes) {
             tracing::warn!(uuid, model, id, %error, "the webhook action failed");
-            return answer(StatusCode::INTERNAL_SERVER_ERROR, ERROR);
+            return respond(StatusCode::INTERNAL_SERVER_ERROR, ERROR);
         }
     }
-    answer(StatusCode::OK, OK)
+    respond(StatusCode::OK, OK)
 }
 
-/// The current UTC time as Odoo writes `write_date`: `YYYY-MM-DD HH:MM:SS`.
+/// Formats the current UTC time as Odoo writes `write_date`: `YYYY-MM-DD HH:MM:SS`.
 fn odoo_now() -> String {
     chrono::Utc::now().format("%Y-%m-%d %H:%M:%S").to_string()
 }

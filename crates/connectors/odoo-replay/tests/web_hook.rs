@@ -1,5 +1,5 @@
-//! `/web/hook/<uuid>` over a plain socket, checked against the exact requests and answers of
-//! the captured Odoo 17 server.
+//! `/web/hook/<uuid>` over a plain socket, checked against the exact requests and responses
+//! of the captured Odoo 17 server.
 
 use std::path::PathBuf;
 
@@ -21,7 +21,7 @@ fn capture_dir() -> PathBuf {
         .join("odoo17-jsonrpc")
 }
 
-/// The request and answer bytes of a `webhook_in__*.http.txt` capture.
+/// Reads the request and response bytes of a `webhook_in__*.http.txt` capture.
 fn exchange(name: &str) -> (Vec<u8>, Vec<u8>) {
     let path = capture_dir().join(name);
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -39,7 +39,7 @@ fn exchange(name: &str) -> (Vec<u8>, Vec<u8>) {
     (request, response)
 }
 
-/// Status code, headers by lower-case name, and body of an HTTP/1.1 answer.
+/// Splits an HTTP/1.1 response into its status code, headers by lower-case name, and body.
 fn parse(answer: &[u8]) -> (u16, Vec<(String, String)>, Vec<u8>) {
     let split = answer
         .windows(4)
@@ -72,7 +72,8 @@ async fn start() -> (Replay, String) {
     (replay, address)
 }
 
-/// Sends the captured request bytes unchanged; the request asks for `Connection: close`.
+/// Sends the captured request bytes unchanged. They contain `Connection: close`, so the
+/// response ends with the connection.
 async fn send(address: &str, request: &[u8]) -> Vec<u8> {
     let mut stream = TcpStream::connect(address).await.unwrap();
     stream.write_all(request).await.unwrap();
@@ -105,8 +106,8 @@ fn captured_webhook_rule_is_loaded() {
 }
 
 #[tokio::test]
-async fn web_hook_answers_as_captured() {
-    let (replay, address) = start().await;
+async fn web_hook_responds_as_captured() {
+    let (_, address) = start().await;
     for name in [
         "webhook_in__post_unknown_uuid.http.txt",
         "webhook_in__post_missing_record.http.txt",

@@ -97,7 +97,7 @@ pub(crate) fn describe_target(method: &reqwest::Method, url: &reqwest::Url) -> S
     }
 }
 
-/// A transient error for a request that got no complete answer.
+/// Builds the transient error of a request that got no complete response.
 pub(crate) fn transport_error(
     target: &str,
     error: &reqwest::Error,

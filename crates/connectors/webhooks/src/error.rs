@@ -34,7 +34,7 @@ pub enum WebhookError {
 }
 
 impl WebhookError {
-    /// An error about one field, with the value it had.
+    /// Builds an error about one field, with the value it had.
     pub fn field(field: &str, value: &Value, message: impl Into<String>) -> Self {
         let detail = FieldError::new(field, value, message);
         let shown = match value {
@@ -51,7 +51,7 @@ impl WebhookError {
         }
     }
 
-    /// An error listing several invalid fields.
+    /// Builds an error listing several invalid fields.
     pub fn fields(details: Vec<FieldError>) -> Self {
         let message = details
             .iter()

@@ -145,7 +145,7 @@ pub struct InboundConfig {
     #[serde(default = "default_horizon_hours")]
     pub key_horizon_hours: u32,
     pub mapping: MappingSpec,
-    /// Answer with the `respond` action of a rule that ran on the delivery's event, instead
+    /// InboundResponse with the `respond` action of a rule that ran on the delivery's event, instead
     /// of `202 {"accepted": <event id>}`.
     #[serde(default)]
     pub synchronous: bool,
@@ -268,7 +268,7 @@ impl InboundView {
     }
 }
 
-/// A new inbound endpoint with its secret, shown only in this answer.
+/// A new inbound endpoint with its secret, shown only in this response.
 #[derive(Clone, Debug, Serialize)]
 pub struct InboundCreated {
     #[serde(flatten)]
@@ -289,12 +289,12 @@ pub struct Delivered<'a> {
     pub body: &'a [u8],
 }
 
-/// The answer to an accepted delivery.
+/// The response to an accepted delivery.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Answer {
+pub struct InboundResponse {
     pub status: u16,
     pub body: Value,
-    /// True when the answer repeats the stored answer to an earlier delivery with the key.
+    /// True when the response repeats the stored response to an earlier delivery with the key.
     pub replayed: bool,
 }
 
@@ -305,6 +305,7 @@ pub struct Rejection {
     /// `stale_timestamp`, `bad_token`, `not_json`, `missing_idempotency_key`,
     /// `mapping_failed`, `command_failed`, or `unavailable` for a failure to retry.
     pub reason: &'static str,
+    /// The HTTP status of the response.
     pub status: u16,
     pub message: String,
 }
@@ -321,13 +322,13 @@ impl Rejection {
 
 /// The outcome of the write that applies a delivery.
 enum Applied {
-    /// The delivery was applied; the event name is for the metrics.
+    /// The delivery was applied. The event name feeds the metrics.
     New {
-        answer: Answer,
+        answer: InboundResponse,
         event_name: Option<String>,
     },
     /// A receipt with the key committed meanwhile.
-    Repeat(Answer),
+    Repeat(InboundResponse),
 }
 
 /// The purpose a secret of `endpoint` is sealed for.
@@ -337,7 +338,7 @@ fn purpose(endpoint: &str) -> String {
 
 impl Webhooks {
     /// Creates an inbound endpoint from a request object with `id`, optional `enabled` and
-    /// `secret`, and the configuration keys. Returns it with its secret, shown only here.
+    /// `secret`, and the configuration keys. Returns it with its secret, which is shown only here.
     pub async fn create_inbound(
         &self,
         engine: &Arc<Engine>,
@@ -461,7 +462,7 @@ impl Webhooks {
         Ok(InboundView::of(&endpoint))
     }
 
-    /// Replaces an inbound endpoint's secret with a new one, shown only in the answer.
+    /// Replaces an inbound endpoint's secret with a new one, shown only in the response.
     pub async fn rotate_inbound_secret(
         &self,
         engine: &Arc<Engine>,
@@ -517,15 +518,16 @@ impl Webhooks {
         .ok_or_else(|| not_found_inbound(id))
     }
 
-    /// Verifies, deduplicates, maps and applies one inbound delivery. The answer comes only
-    /// after the change, its event and the delivery's receipt committed together; a delivery
-    /// whose key was seen within the horizon gets the stored answer and changes nothing.
+    /// Verifies, deduplicates, maps and applies one inbound delivery. The response comes
+    /// only after the change, its event and the delivery's receipt committed together. A
+    /// delivery whose key was seen within the horizon gets the stored response and changes
+    /// nothing.
     /// Every rejection is stored with its reason.
     pub async fn receive(
         &self,
         engine: &Arc<Engine>,
         delivered: Delivered<'_>,
-    ) -> Result<Answer, Rejection> {
+    ) -> Result<InboundResponse, Rejection> {
         match self.accept(engine, &delivered).await {
             Ok(answer) => {
                 let outcome = if answer.replayed {
@@ -548,7 +550,7 @@ impl Webhooks {
         &self,
         engine: &Arc<Engine>,
         delivered: &Delivered<'_>,
-    ) -> Result<Answer, Rejection> {
+    ) -> Result<InboundResponse, Rejection> {
         let id = delivered.endpoint;
         let lookup = id.to_string();
         let endpoint = steward_store::read_async(engine.store().clone(), move |tx| {
@@ -643,7 +645,7 @@ impl Webhooks {
         synchronous: bool,
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
-    ) -> Result<Answer, Rejection> {
+    ) -> Result<InboundResponse, Rejection> {
         let rules = engine.rules();
         let config = engine.config().clone();
         let endpoint = endpoint.to_string();
@@ -661,7 +663,7 @@ impl Webhooks {
             };
             let command = keep_link_version(tx, &mapped)?;
             let outcome = pipeline::apply(tx, &env, command, context.clone())?;
-            let answer = answer_for(tx, &outcome, synchronous)?;
+            let answer = response_for(tx, &outcome, synchronous)?;
             let receipt = InboundReceipt {
                 endpoint: endpoint.clone(),
                 // Without a key the receipt only counts the delivery; no repeat matches it.
@@ -745,8 +747,8 @@ impl Webhooks {
     }
 }
 
-fn replayed(receipt: InboundReceipt) -> Answer {
-    Answer {
+fn replayed(receipt: InboundReceipt) -> InboundResponse {
+    InboundResponse {
         status: receipt.status,
         body: receipt.body,
         replayed: true,
@@ -770,13 +772,13 @@ fn keep_link_version(tx: &mut dyn WriteTx, mapped: &Mapped) -> Result<Command, E
     Ok(command)
 }
 
-/// The answer to a new delivery: `202 {"accepted": <event id>}`, or for a synchronous
+/// Builds the response to a new delivery: `202 {"accepted": <event id>}`, or for a synchronous
 /// endpoint the first `respond` outcome among the rules that ran on the event inline.
-fn answer_for(
+fn response_for(
     tx: &mut dyn WriteTx,
     outcome: &Outcome,
     synchronous: bool,
-) -> Result<Answer, EngineError> {
+) -> Result<InboundResponse, EngineError> {
     let event = outcome.event.as_ref();
     if synchronous && let Some(event) = event {
         let runs = tx.runs(&RunQuery {
@@ -801,7 +803,7 @@ fn answer_for(
                         .filter(|s| (200..=599).contains(s))
                         .unwrap_or(200);
                     let body = respond.get("body").cloned().unwrap_or(Value::Null);
-                    return Ok(Answer {
+                    return Ok(InboundResponse {
                         status,
                         body,
                         replayed: false,
@@ -810,7 +812,7 @@ fn answer_for(
             }
         }
     }
-    Ok(Answer {
+    Ok(InboundResponse {
         status: 202,
         body: json!({"accepted": event.map(|e| e.id.clone())}),
         replayed: false,

@@ -31,7 +31,7 @@ use steward_store::webhooks::Purged;
 
 pub use client::{AGENT, HttpClient};
 pub use error::WebhookError;
-pub use inbound::{Answer, Delivered, InboundConfig, Rejection};
+pub use inbound::{Delivered, InboundConfig, InboundResponse, Rejection};
 pub use outbound::{IntegrationHealth, OutboundChange, OutboundRequest};
 pub use secrets::{KeySource, SecretKey};
 

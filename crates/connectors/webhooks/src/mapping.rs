@@ -85,7 +85,7 @@ struct CompiledExternal {
     id: ValueExpr,
 }
 
-/// The command a payload maps to. `keep_source_version` asks the caller to keep the
+/// The command a payload maps to. `keep_source_version` tells the caller to keep the
 /// link's stored marker, because the mapping names none.
 #[derive(Clone, Debug)]
 pub(crate) struct Mapped {
@@ -335,7 +335,7 @@ impl CompiledUpsert {
 }
 
 impl CompiledExternal {
-    /// The key, or `None` when the id is null or `false` (Odoo's empty value).
+    /// Resolves the key, or `None` when the id is null or `false` (Odoo's empty value).
     fn key(
         &self,
         context: &Variable,
@@ -380,7 +380,7 @@ fn resolve_all(
     Ok(out)
 }
 
-/// A scalar as text: strings as they are, numbers in plain decimal form.
+/// Converts a scalar to text: strings as they are, numbers in plain decimal form.
 fn text(value: &Value, what: &str) -> Result<String, String> {
     match value {
         Value::String(s) if !s.is_empty() => Ok(s.clone()),
@@ -457,6 +457,21 @@ mod tests {
                 )))
             )
         );
+    }
+
+    #[test]
+    fn unknown_stage_ids_keep_their_number() {
+        let mapping = compile(json!({"upsert": {
+            "record": "task",
+            "external": {"system": "odoo", "model": "project.task", "id": "= payload._id"},
+            "fields": {"stage": "= payload.stage_id == 1 ? 'New' : 'Stage ' + string(payload.stage_id)"},
+        }}))
+        .unwrap();
+        let mapped = mapping.apply(&json!({"_id": 28, "stage_id": 19})).unwrap();
+        let Command::Upsert { fields, .. } = mapped.command else {
+            panic!("expected an upsert");
+        };
+        assert_eq!(fields["stage"], json!("Stage 19"));
     }
 
     #[test]

@@ -6,7 +6,7 @@ pub const DELIVERIES: &str = "steward_webhook_deliveries_total";
 /// Histogram in seconds, label `endpoint`: duration of outbound attempts.
 pub const DELIVERY_DURATION: &str = "steward_webhook_delivery_duration_seconds";
 /// Counter, labels `endpoint`, `outcome` (`accepted`, `repeated`): inbound deliveries
-/// answered with a 2xx status.
+/// that got a 2xx response.
 pub const RECEIPTS: &str = "steward_webhook_receipts_total";
 /// Counter, labels `endpoint`, `reason`: inbound deliveries rejected. Deliveries to an
 /// unknown endpoint count under `endpoint="unknown"`, so senders cannot add label values.

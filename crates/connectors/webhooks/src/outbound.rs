@@ -26,7 +26,7 @@ use crate::{Webhooks, metric_names, signature, validate_id};
 pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
 /// The accepted range of attempt timeouts, in milliseconds.
 pub const TIMEOUT_RANGE_MS: std::ops::RangeInclusive<u64> = 100..=60_000;
-/// Longest part of a failed answer's body kept in the attempt's error, in characters.
+/// Maximum length of a failed response's body kept in the attempt's error, in characters.
 const ERROR_BODY_CHARS: usize = 300;
 
 /// The payload of a delivery job, as `apply_local` in the engine's pipeline queues it; a
@@ -50,7 +50,7 @@ pub struct DeliveryJob {
 }
 
 impl DeliveryJob {
-    /// The JSON body every attempt of the delivery sends; the same bytes on every attempt.
+    /// Encodes the JSON body of the delivery, the same bytes on every attempt.
     pub fn body(&self) -> Vec<u8> {
         let body = json!({
             "id": self.delivery,
@@ -240,7 +240,7 @@ fn not_found_outbound(id: &str) -> WebhookError {
     WebhookError::NotFound(format!("no outbound webhook endpoint `{id}` exists"))
 }
 
-/// The status of an outbound endpoint from its figures.
+/// Derives the status of an outbound endpoint from its figures.
 pub(crate) fn outbound_status(enabled: bool, health: &OutboundHealth) -> &'static str {
     if !enabled {
         "disabled"
@@ -254,7 +254,7 @@ pub(crate) fn outbound_status(enabled: bool, health: &OutboundHealth) -> &'stati
 }
 
 impl Webhooks {
-    /// Creates an outbound endpoint with a new signing secret, shown only in the answer.
+    /// Creates an outbound endpoint with a new signing secret, shown only in the response.
     pub async fn create_outbound(
         &self,
         engine: &Arc<Engine>,
@@ -378,7 +378,7 @@ impl Webhooks {
         .ok_or_else(|| not_found_outbound(id))
     }
 
-    /// The health of one outbound endpoint over the last 24 hours.
+    /// Reads the health of one outbound endpoint over the last 24 hours.
     pub async fn outbound_health(
         &self,
         engine: &Arc<Engine>,
@@ -401,7 +401,7 @@ impl Webhooks {
         })
     }
 
-    /// One delivery with its attempts; a delivery not yet attempted shows as `pending`.
+    /// Reads one delivery with its attempts. A delivery not yet attempted shows as `pending`.
     pub async fn delivery(
         &self,
         engine: &Arc<Engine>,
@@ -512,7 +512,7 @@ impl Webhooks {
 
     /// Runs one attempt of a delivery job: signs and posts the body, records the attempt,
     /// and fails transiently on 408, 429, 5xx, timeouts and connection errors, so the engine
-    /// retries with backoff, or permanently on other answers and unusable endpoints.
+    /// retries with backoff, or permanently on other responses and unusable endpoints.
     pub async fn deliver(&self, engine: &Arc<Engine>, job: &Job) -> Result<Value, EngineError> {
         let payload: DeliveryJob =
             serde_json::from_value(job.payload.clone()).map_err(|e| EngineError::External {

@@ -12,7 +12,7 @@ use chacha20poly1305::{ChaCha20Poly1305, Key, KeyInit, Nonce};
 
 use crate::error::WebhookError;
 
-/// The environment variable that holds the secret key: 32 bytes as base64 or as 64 hex
+/// The environment variable that contains the secret key: 32 bytes as base64 or as 64 hex
 /// digits.
 pub const KEY_VARIABLE: &str = "STEWARD_SECRET_KEY";
 
@@ -33,7 +33,7 @@ impl fmt::Debug for SecretKey {
     }
 }
 
-/// Where the key of a database came from, for the start-up log.
+/// The origin of a database's key, for the start-up log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KeySource {
     Environment,
@@ -41,7 +41,7 @@ pub enum KeySource {
 }
 
 impl SecretKey {
-    /// A new random key.
+    /// Generates a new random key.
     pub fn generate() -> SecretKey {
         SecretKey(rand::random())
     }
@@ -62,7 +62,7 @@ impl SecretKey {
         Ok(SecretKey(key))
     }
 
-    /// The key file of a database: `<database>.key` beside it.
+    /// Returns the key file of a database: `<database>.key` beside it.
     pub fn file_for(database: &Path) -> PathBuf {
         PathBuf::from(format!("{}.key", database.display()))
     }
@@ -215,13 +215,13 @@ fn warn_if_readable_by_others(path: &Path) {
 #[cfg(not(unix))]
 fn warn_if_readable_by_others(_path: &Path) {}
 
-/// A new Standard Webhooks signing secret: `whsec_` and base64 of 32 random bytes.
+/// Generates a Standard Webhooks signing secret: `whsec_` and base64 of 32 random bytes.
 pub fn new_signing_secret() -> String {
     let bytes: [u8; 32] = rand::random();
     format!("{SIGNING_SECRET_PREFIX}{}", STANDARD.encode(bytes))
 }
 
-/// A new secret for a URL: base64url of 32 random bytes, 43 characters.
+/// Generates a secret for a URL: base64url of 32 random bytes, 43 characters.
 pub fn new_url_token() -> String {
     let bytes: [u8; 32] = rand::random();
     URL_SAFE_NO_PAD.encode(bytes)
@@ -232,7 +232,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sealed_secrets_open_only_with_their_key_and_purpose() {
+    fn sealed_secret_needs_key_and_purpose() {
         let key = SecretKey::generate();
         let sealed = key.seal("outbound/billing", "whsec_abc");
         assert!(sealed.starts_with("v1."));

@@ -15,7 +15,7 @@ pub const SIGNATURE_HEADER: &str = "webhook-signature";
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// The HMAC key of a Standard Webhooks secret: the base64-decoded bytes after `whsec_`.
+/// Decodes the HMAC key of a Standard Webhooks secret: the base64 bytes after `whsec_`.
 pub fn signing_key(secret: &str) -> Result<Vec<u8>, String> {
     let encoded = secret.strip_prefix(SIGNING_SECRET_PREFIX).ok_or_else(|| {
         format!("a signing secret starts with `{SIGNING_SECRET_PREFIX}`, then base64")
@@ -41,7 +41,7 @@ pub fn hmac_sha256(key: &[u8], message: &[&[u8]]) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
-/// The `webhook-signature` value of one message: `v1,<base64>`.
+/// Computes the `webhook-signature` value of one message: `v1,<base64>`.
 pub fn sign(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
     let digest = hmac_sha256(
         key,
@@ -57,7 +57,7 @@ pub fn sign(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
 }
 
 /// True when one of the space-separated signatures in `header` is the `v1` signature of the
-/// message. Other versions are skipped, as the scheme asks.
+/// message. Other versions are skipped, as the scheme requires.
 pub fn verify(key: &[u8], id: &str, timestamp: i64, body: &[u8], header: &str) -> bool {
     let expected = hmac_sha256(
         key,
