@@ -416,7 +416,8 @@ async fn inbound(command: InboundCommand) -> anyhow::Result<ExitCode> {
             let mut request = read_config(&config)?;
             let Some(fields) = request.as_object_mut() else {
                 anyhow::bail!(
-                    "{} holds no mapping of keys; see the README for an example",
+                    "{} is not a mapping of keys such as `verification: token`; see the README for an \
+                     example",
                     config.display()
                 );
             };

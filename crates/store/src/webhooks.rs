@@ -2,7 +2,7 @@
 //! their receipts (the responses kept per idempotency key) and rejections.
 //!
 //! Secrets reach the store already sealed by the webhook crate; the store keeps them as opaque
-//! text and never sees a plain secret.
+//! text and never receives a plain secret.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -30,7 +30,7 @@ pub struct OutboundEndpoint {
     pub updated_at: DateTime<Utc>,
 }
 
-/// Where a delivery stands after its latest attempt.
+/// The state of a delivery after its latest attempt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryState {
@@ -125,7 +125,7 @@ pub struct OutboundHealth {
     pub median_latency_ms: Option<f64>,
 }
 
-/// A named receiver that other systems post to at `/hooks/<id>`. `config` holds the
+/// A named receiver that other systems post to at `/hooks/<id>`. `config` contains the
 /// verification mode, the idempotency key source, the mapping and the response mode, as the
 /// webhook crate defines them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -201,14 +201,14 @@ pub struct Purged {
 /// Webhook reads, reached through [`crate::ReadTx::webhooks`].
 pub trait WebhookRead {
     fn outbound_endpoint(&self, id: &str) -> Result<Option<OutboundEndpoint>, StoreError>;
-    /// Every outbound endpoint in id order.
+    /// Lists every outbound endpoint in id order.
     fn outbound_endpoints(&self) -> Result<Vec<OutboundEndpoint>, StoreError>;
 
     fn delivery(&self, id: &str) -> Result<Option<Delivery>, StoreError>;
     fn deliveries(&self, query: &DeliveryQuery) -> Result<Page<Delivery>, StoreError>;
-    /// The attempts of one delivery, first attempt first.
+    /// Lists the attempts of one delivery, first attempt first.
     fn delivery_attempts(&self, delivery: &str) -> Result<Vec<DeliveryAttempt>, StoreError>;
-    /// The job that carries a delivery: the job keyed `webhook/<delivery>`.
+    /// Returns the job that carries a delivery: the job keyed `webhook/<delivery>`.
     fn delivery_job(&self, delivery: &str) -> Result<Option<Job>, StoreError>;
     /// Figures of the attempts made to `endpoint` since `since`.
     fn outbound_health(
@@ -218,9 +218,9 @@ pub trait WebhookRead {
     ) -> Result<OutboundHealth, StoreError>;
 
     fn inbound_endpoint(&self, id: &str) -> Result<Option<InboundEndpoint>, StoreError>;
-    /// Every inbound endpoint in id order.
+    /// Lists every inbound endpoint in id order.
     fn inbound_endpoints(&self) -> Result<Vec<InboundEndpoint>, StoreError>;
-    /// The receipt for `key` at `endpoint`, unless it expired at or before `now`.
+    /// Returns the receipt for `key` at `endpoint`, unless it expired at or before `now`.
     fn inbound_receipt(
         &self,
         endpoint: &str,
@@ -250,7 +250,7 @@ pub trait WebhookWrite: WebhookRead {
 
     /// Stores one attempt and brings its delivery's summary up to date, creating the delivery
     /// on its first attempt. The attempt number is the delivery's count of stored attempts
-    /// plus one, whatever `attempt.attempt` holds; returns it.
+    /// plus one, whatever `attempt.attempt` contains; returns it.
     fn record_delivery_attempt(
         &mut self,
         delivery: &Delivery,
@@ -265,7 +265,7 @@ pub trait WebhookWrite: WebhookRead {
     /// Deletes the endpoint and its receipts; its rejections stay for the record.
     fn delete_inbound_endpoint(&mut self, id: &str) -> Result<bool, StoreError>;
 
-    /// Stores a receipt unless an unexpired one holds the same key; an expired one is
+    /// Stores a receipt unless an unexpired one has the same key; an expired one is
     /// replaced. Returns whether the receipt was stored.
     fn insert_inbound_receipt(&mut self, receipt: &InboundReceipt) -> Result<bool, StoreError>;
     fn insert_inbound_rejection(&mut self, rejection: &InboundRejection) -> Result<(), StoreError>;

@@ -24,7 +24,7 @@ use crate::secrets::{new_signing_secret, new_url_token};
 use crate::signature;
 use crate::{Webhooks, validate_id};
 
-/// How an endpoint tells real deliveries from forged ones.
+/// The check that separates real deliveries from forged ones.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verification {
@@ -36,7 +36,7 @@ pub enum Verification {
     Token,
 }
 
-/// How an HMAC signature header encodes the digest.
+/// The encoding of the digest in an HMAC signature header.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Encoding {
@@ -45,7 +45,7 @@ pub enum Encoding {
     Base64,
 }
 
-/// Where the idempotency key of a delivery comes from.
+/// The source of a delivery's idempotency key.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub enum Idempotency {
     /// The SHA-256 of the body.
@@ -118,11 +118,12 @@ fn default_horizon_hours() -> u32 {
 /// How long idempotency keys are kept by default: 7 days, longer than the retry schedule of
 /// common senders.
 pub const DEFAULT_KEY_HORIZON_HOURS: u32 = 7 * 24;
-/// The longest key horizon accepted: 90 days.
+/// The maximum key horizon: 90 days.
 pub const MAX_KEY_HORIZON_HOURS: u32 = 90 * 24;
 /// How far a Standard Webhooks timestamp may be from now, either way.
 pub const TIMESTAMP_TOLERANCE_SECONDS: i64 = 5 * 60;
-/// The longest idempotency key kept as it is; a longer one is stored as its SHA-256.
+/// The maximum length of an idempotency key kept as it is; a longer one is stored as its
+/// SHA-256.
 const MAX_KEY_CHARS: usize = 200;
 
 /// The configuration of an inbound endpoint, as stored and as sent to the API.
@@ -130,7 +131,7 @@ const MAX_KEY_CHARS: usize = 200;
 #[serde(deny_unknown_fields)]
 pub struct InboundConfig {
     pub verification: Verification,
-    /// For `hmac`: the header that holds the signature, such as `X-Hub-Signature-256`.
+    /// For `hmac`: the header that contains the signature, such as `X-Hub-Signature-256`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature_header: Option<String>,
     /// For `hmac`: text before the digest, such as `sha256=`.
@@ -298,7 +299,7 @@ pub struct InboundResponse {
     pub replayed: bool,
 }
 
-/// Why a delivery was not accepted.
+/// The reason a delivery was rejected, with the status of the response.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Rejection {
     /// A stable code: `unknown_endpoint`, `disabled_endpoint`, `bad_signature`,
@@ -331,7 +332,7 @@ enum Applied {
     Repeat(InboundResponse),
 }
 
-/// The purpose a secret of `endpoint` is sealed for.
+/// Names the purpose a secret of `endpoint` is sealed for.
 fn purpose(endpoint: &str) -> String {
     format!("inbound/{endpoint}")
 }
@@ -958,7 +959,7 @@ fn verify(
     }
 }
 
-/// The delivery's idempotency key, or `None` when the endpoint keeps none.
+/// Derives the delivery's idempotency key, or `None` when the endpoint keeps none.
 fn idempotency_key(
     source: &Idempotency,
     delivered: &Delivered<'_>,

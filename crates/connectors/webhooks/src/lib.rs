@@ -56,8 +56,8 @@ impl WebhookOptions {
     }
 }
 
-/// The webhook service: endpoint management, deliveries and the inbound receiver. It holds
-/// no engine, so the engine can hold its delivery handler without a reference cycle.
+/// The webhook service: endpoint management, deliveries and the inbound receiver. It keeps
+/// no engine, so the engine can keep its delivery handler without a reference cycle.
 pub struct Webhooks {
     pub(crate) key: SecretKey,
     /// Sends deliveries without following redirects, so a redirect is a failed attempt.
@@ -129,7 +129,8 @@ impl Webhooks {
         Ok(purged)
     }
 
-    /// The health of every webhook endpoint, outbound first, each over the last 24 hours.
+    /// Reads the health of every webhook endpoint, outbound first, each over the last 24
+    /// hours.
     pub async fn integrations_health(
         &self,
         engine: &Arc<Engine>,
