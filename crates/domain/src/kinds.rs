@@ -594,6 +594,13 @@ pub static EMPLOYEE: KindSchema = KindSchema {
             "time zone of the person's working day",
         ),
         field("user_login", Text, "login of the person's user account"),
+        field("away_from", Date, "first day the person is away"),
+        field("away_until", Date, "last day the person is away"),
+        field(
+            "delegate",
+            Ref(Kind::Employee),
+            "who decides approvals for the person while they are away",
+        ),
     ],
     states: &["active", "inactive"],
     initial: &["active"],
@@ -682,7 +689,14 @@ pub static ALLOCATION: KindSchema = KindSchema {
     title_field: "role",
 };
 
-const ENTRY_STATES: &[&str] = &["draft", "submitted", "approved", "rejected", "invoiced"];
+const ENTRY_STATES: &[&str] = &[
+    "draft",
+    "submitted",
+    "approved",
+    "rejected",
+    "invoiced",
+    "written_off",
+];
 const ENTRY_TRANSITIONS: &[Transition] = &[
     go("draft", "submitted"),
     go("submitted", "draft"),
@@ -692,6 +706,7 @@ const ENTRY_TRANSITIONS: &[Transition] = &[
     go("rejected", "submitted"),
     go("approved", "invoiced"),
     go("invoiced", "approved"),
+    go("approved", "written_off"),
 ];
 
 pub static TIMESHEET: KindSchema = KindSchema {
@@ -834,6 +849,28 @@ pub static APPROVAL_REQUEST: KindSchema = KindSchema {
         ),
         field("summary", Text, "what is being decided"),
         field("decided_at", DateTime, "when the final decision was made"),
+        field("decided_by", Ref(Kind::Employee), "who made the final decision"),
+        field(
+            "key",
+            Text,
+            "what the request is about, such as `expense:<id>`; one open request per key",
+        ),
+        field(
+            "period",
+            Text,
+            "ISO week of a timesheet week, such as `2026-W49`",
+        ),
+        field("hours", Decimal, "hours at stake, for time"),
+        field(
+            "facts",
+            Json,
+            "the values the policy's decision table tested",
+        ),
+        field(
+            "routing",
+            Json,
+            "the rows that matched and how each step found its approver",
+        ),
     ],
     states: &["pending", "approved", "rejected", "cancelled"],
     initial: &["pending"],
@@ -865,6 +902,39 @@ pub static APPROVAL_STEP: KindSchema = KindSchema {
         field("decided_by", Ref(Kind::Employee), "who decided"),
         field("comment", Text, "the decision's comment"),
         field("deadline", DateTime, "when the step escalates"),
+        field("name", Text, "the step's name in the policy"),
+        field(
+            "stage",
+            Integer,
+            "steps of one stage are open together; stages follow each other",
+        ),
+        field("approvals_needed", Integer, "distinct approvals the step needs"),
+        field(
+            "candidates",
+            Json,
+            "everyone who may decide a role step: [employee id, ...]",
+        ),
+        field(
+            "decisions",
+            Json,
+            "decisions so far: [{\"by\", \"verdict\", \"at\", \"comment\", \"on_behalf_of\"}]",
+        ),
+        field(
+            "delegated_from",
+            Ref(Kind::Employee),
+            "the approver who is away and whose delegate decides",
+        ),
+        field(
+            "escalated_from",
+            Ref(Kind::ApprovalStep),
+            "the overdue step this one replaced",
+        ),
+        field("level", Integer, "escalations above the first approver, from 0"),
+        field("opened_at", DateTime, "when the step began to wait for a decision"),
+        field("decided_at", DateTime, "when the step was decided"),
+        field("remind_at", DateTime, "when the approver is reminded"),
+        field("reminded_at", DateTime, "when the approver was reminded"),
+        field("notes", Json, "how the approver was found: [text, ...]"),
     ],
     states: &[
         "waiting",

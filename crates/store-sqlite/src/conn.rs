@@ -441,6 +441,25 @@ impl ReadTx for Conn<'_> {
         )
     }
 
+    fn policy_versions(&self) -> Fallible<Vec<PolicyVersion>> {
+        self.all(
+            "SELECT policy_id, version, hash, definition, origin, created_at \
+             FROM approval_policy_versions ORDER BY policy_id, version",
+            [],
+            |row| {
+                let col = |name: &str| row.get::<_, Option<String>>(name).map_err(sql_error);
+                Ok(PolicyVersion {
+                    policy_id: row.get("policy_id").map_err(sql_error)?,
+                    version: row.get("version").map_err(sql_error)?,
+                    hash: row.get("hash").map_err(sql_error)?,
+                    definition: codec::json(&col("definition")?.unwrap_or_default())?,
+                    origin: row.get("origin").map_err(sql_error)?,
+                    created_at: codec::parse_ts(&col("created_at")?.unwrap_or_default())?,
+                })
+            },
+        )
+    }
+
     fn run(&self, id: &str) -> Fallible<Option<Run>> {
         let sql = format!("SELECT {} FROM runs WHERE id = ?1", codec::RUN_COLUMNS);
         self.one(&sql, params![id], codec::run)
@@ -768,6 +787,28 @@ impl WriteTx for Conn<'_> {
         .map_err(|e| match e {
             StoreError::Backend(m) if m.contains("UNIQUE") => StoreError::Duplicate {
                 what: format!("version {} of rule {}", version.version, version.rule_id),
+            },
+            other => other,
+        })?;
+        Ok(())
+    }
+
+    fn insert_policy_version(&mut self, version: &PolicyVersion) -> Fallible<()> {
+        self.execute(
+            "INSERT INTO approval_policy_versions (policy_id, version, hash, definition, origin, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                version.policy_id,
+                version.version,
+                version.hash,
+                to_json(&version.definition)?,
+                version.origin,
+                ts(version.created_at),
+            ],
+        )
+        .map_err(|e| match e {
+            StoreError::Backend(m) if m.contains("UNIQUE") => StoreError::Duplicate {
+                what: format!("version {} of policy {}", version.version, version.policy_id),
             },
             other => other,
         })?;

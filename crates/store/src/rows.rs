@@ -101,6 +101,20 @@ pub struct RuleVersion {
     pub retired_at: Option<DateTime<Utc>>,
 }
 
+/// One version of an approval policy.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PolicyVersion {
+    pub policy_id: String,
+    pub version: i64,
+    /// SHA-256 of the policy's canonical form; a new version is stored only when it changes.
+    pub hash: String,
+    /// The policy as JSON in its canonical form.
+    pub definition: Value,
+    /// `file:<path>`.
+    pub origin: String,
+    pub created_at: DateTime<Utc>,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {

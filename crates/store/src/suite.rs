@@ -43,6 +43,7 @@ pub fn run_all(make: Make) {
         ("findings refresh and resolve", findings_refresh_and_resolve),
         ("runs record explanations", runs_record_explanations),
         ("rule versions are kept", rule_versions_kept),
+        ("policy versions are kept", policy_versions_kept),
         ("tokens have unique names", tokens_unique),
         (
             "webhook endpoints round-trip",
@@ -734,6 +735,28 @@ fn rule_versions_kept(store: &dyn Store) {
     let versions = read(store, |tx| tx.rule_versions()).unwrap();
     assert_eq!(versions.len(), 2);
     assert!(versions.iter().all(|v| v.retired_at.is_some()));
+}
+
+fn policy_versions_kept(store: &dyn Store) {
+    let version = |n: i64| PolicyVersion {
+        policy_id: "expenses".into(),
+        version: n,
+        hash: format!("hash-{n}"),
+        definition: json!({"id": "expenses", "n": n}),
+        origin: "file:rules/approvals.yaml".into(),
+        created_at: t0(),
+    };
+    let (one, two) = (version(1), version(2));
+    write(store, move |tx| {
+        tx.insert_policy_version(&one)?;
+        tx.insert_policy_version(&two)
+    })
+    .unwrap();
+    let duplicate = version(1);
+    let error = write(store, move |tx| tx.insert_policy_version(&duplicate)).unwrap_err();
+    assert!(matches!(error, StoreError::Duplicate { .. }), "{error:?}");
+    let versions = read(store, |tx| tx.policy_versions()).unwrap();
+    assert_eq!(versions, vec![version(1), version(2)]);
 }
 
 fn tokens_unique(store: &dyn Store) {

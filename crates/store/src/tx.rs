@@ -36,6 +36,8 @@ pub trait ReadTx {
 
     /// Every version of every rule, oldest first.
     fn rule_versions(&self) -> Result<Vec<RuleVersion>, StoreError>;
+    /// Every version of every approval policy, oldest first.
+    fn policy_versions(&self) -> Result<Vec<PolicyVersion>, StoreError>;
 
     fn run(&self, id: &str) -> Result<Option<Run>, StoreError>;
     fn runs(&self, query: &RunQuery) -> Result<Page<Run>, StoreError>;
@@ -84,6 +86,7 @@ pub trait WriteTx: ReadTx {
     ) -> Result<(), StoreError>;
 
     fn insert_rule_version(&mut self, version: &RuleVersion) -> Result<(), StoreError>;
+    fn insert_policy_version(&mut self, version: &PolicyVersion) -> Result<(), StoreError>;
     fn retire_rule(&mut self, rule_id: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
 
     fn insert_run(&mut self, run: &Run) -> Result<(), StoreError>;
