@@ -781,6 +781,9 @@ fn response_for(
     synchronous: bool,
 ) -> Result<InboundResponse, EngineError> {
     let event = outcome.event.as_ref();
+    // NOTE: only rules that ran inline have a run with outcomes here. With
+    // `EngineConfig::inline_jobs` off, or a rule that also calls HTTP, the rule runs later in a
+    // worker and the delivery gets the default response.
     if synchronous && let Some(event) = event {
         let runs = tx.runs(&RunQuery {
             event_id: Some(event.id.clone()),
