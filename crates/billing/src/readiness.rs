@@ -1,0 +1,323 @@
+//! The billing-readiness gate for one contract and one billing period.
+//!
+//! [`check`] drafts the invoice from the ready items and lists every reason the contract
+//! cannot be invoiced yet, each an [`Issue`] naming the records and the fix:
+//!
+//! - billable time and expenses dated up to the period's end that are not approved (only time
+//!   on lines billed by the hour counts; time covered by a fixed price does not);
+//! - milestones reached but not accepted;
+//! - everything the draft could not price ([`crate::invoice::draft`] lists the cases);
+//! - a cap or purchase order without headroom for the draft's untaxed amount, counting the
+//!   issued invoices net of credit notes, and a purchase order expired by the issue date;
+//! - failed client billing rules ([`crate::rules`]).
+//!
+//! An approved override (a `billing_override` approval request, decided elsewhere) turns the
+//! blockers into warnings and records the request. It cannot lift a problem that leaves no
+//! invoice to issue ([`IssueCode::overridable`]), and it never bills what is not ready:
+//! unapproved time stays out of the draft.
+
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+use steward_domain::{Money, RecordRef};
+
+use crate::input::{BillableItem, BillingInput, ItemKind, MilestoneState, Period};
+use crate::invoice::{Draft, build, nothing_to_bill};
+use crate::issue::{Issue, IssueCode};
+use crate::quantity::Ledger;
+
+/// The gate's verdict for one contract and period.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Readiness {
+    pub contract: String,
+    pub period: Period,
+    /// True when no blocker remains, by itself or thanks to the override.
+    pub ready: bool,
+    /// The approval request whose override turned blockers into warnings.
+    pub override_request: Option<String>,
+    pub blockers: Vec<Issue>,
+    /// Blockers lifted by the override, recorded so the invoice shows what was waived.
+    pub warnings: Vec<Issue>,
+    /// The invoice drafted from the ready items, with the amounts the limits were checked
+    /// against. It is present when blocked too, to show the amounts, so issue it only when
+    /// `ready` is true.
+    pub draft: Option<Draft>,
+}
+
+/// Checks whether the contract in `input` can be invoiced for its period.
+/// `override_request` is the id of an approved `billing_override` request, if any.
+pub fn check(input: &BillingInput, override_request: Option<&str>) -> Readiness {
+    let ledger = Ledger::from_documents(input.documents);
+    check_with_ledger(input, &ledger, override_request)
+}
+
+/// [`check`] on a ledger the caller already built from `input.documents`.
+pub(crate) fn check_with_ledger(
+    input: &BillingInput,
+    ledger: &Ledger,
+    override_request: Option<&str>,
+) -> Readiness {
+    let mut blockers = unapproved_items(input, ledger);
+    let outcome = build(input, ledger);
+    blockers.extend(outcome.issues);
+    if input.rules.requires_po && input.contract.purchase_order.is_none() {
+        blockers.push(purchase_order_missing(input));
+    }
+    match &outcome.draft {
+        Some(draft) => blockers.extend(limits(input, draft)),
+        None => blockers.push(nothing_to_bill(input)),
+    }
+
+    let mut warnings = Vec::new();
+    if override_request.is_some() {
+        let (lifted, kept) = blockers.into_iter().partition(|b| b.code.overridable());
+        warnings = lifted;
+        blockers = kept;
+    }
+    Readiness {
+        contract: input.contract.id.clone(),
+        period: input.period,
+        ready: blockers.is_empty(),
+        override_request: override_request.map(str::to_string),
+        blockers,
+        warnings,
+        draft: outcome.draft,
+    }
+}
+
+/// Billable items up to the period's end that wait for approval or acceptance, grouped by
+/// kind and state so that a large backlog is one reason per state.
+fn unapproved_items(input: &BillingInput, ledger: &Ledger) -> Vec<Issue> {
+    let lines: BTreeMap<&str, bool> = input
+        .lines
+        .iter()
+        .map(|line| (line.id.as_str(), line.bills_time()))
+        .collect();
+    let mut waiting: BTreeMap<(&'static str, &'static str), Vec<&BillableItem>> = BTreeMap::new();
+    let mut issues = Vec::new();
+
+    for item in input.items {
+        if item.date > input.period.end() || !item.is_billable() || item.is_ready() {
+            continue;
+        }
+        let unbilled = ledger.position(&item.record(), item.delivered()).billable();
+        if unbilled.is_zero() {
+            continue;
+        }
+        match &item.kind {
+            ItemKind::Time { .. } => {
+                let line = item.contract_line.as_deref().and_then(|id| lines.get(id));
+                if line == Some(&false) {
+                    continue;
+                }
+                waiting
+                    .entry(("time", item.state_name()))
+                    .or_default()
+                    .push(item);
+            }
+            ItemKind::Expense { .. } => {
+                waiting
+                    .entry(("expense", item.state_name()))
+                    .or_default()
+                    .push(item);
+            }
+            ItemKind::Milestone { state, .. } => {
+                if *state == MilestoneState::Reached {
+                    issues.push(milestone_not_accepted(item));
+                }
+            }
+        }
+    }
+
+    let mut grouped: Vec<Issue> = waiting
+        .into_iter()
+        .map(|((kind, state), items)| not_approved(kind, state, &items))
+        .collect();
+    grouped.extend(issues);
+    grouped
+}
+
+fn not_approved(kind: &str, state: &str, items: &[&BillableItem]) -> Issue {
+    let what = match kind {
+        "time" => {
+            let hours: Decimal = items.iter().map(|i| i.delivered()).sum();
+            format!(
+                "{} billable timesheet entries ({} h)",
+                items.len(),
+                hours.normalize()
+            )
+        }
+        _ => format!("{} billable expenses", items.len()),
+    };
+    let (status, fix) = match state {
+        "draft" => (
+            "are still drafts",
+            "ask their authors to submit them for approval, or mark them not billable",
+        ),
+        "rejected" => (
+            "were rejected",
+            "have their authors correct and resubmit them, or mark them not billable",
+        ),
+        _ => (
+            "are submitted but not approved",
+            "have their approvers decide on them before the invoice is drafted",
+        ),
+    };
+    Issue::new(
+        IssueCode::NotApproved,
+        items.iter().map(|i| i.record()).collect(),
+        format!("{what} {status}"),
+        fix,
+    )
+}
+
+fn milestone_not_accepted(milestone: &BillableItem) -> Issue {
+    let name = milestone.description.as_deref().unwrap_or(&milestone.id);
+    Issue::new(
+        IssueCode::NotAccepted,
+        vec![milestone.record()],
+        format!(
+            "milestone {} ({name}) was reached on {} but the client has not accepted it",
+            milestone.id, milestone.date
+        ),
+        "record the client's acceptance on the milestone, or bill it in a later period",
+    )
+}
+
+fn purchase_order_missing(input: &BillingInput) -> Issue {
+    Issue::new(
+        IssueCode::PurchaseOrderMissing,
+        vec![input.contract.record()],
+        format!(
+            "the client's billing rules require a purchase order, and contract {} has none",
+            input.contract.id
+        ),
+        "record the client's purchase-order number on the contract",
+    )
+}
+
+/// The cap, the purchase order and the client rules that depend on the draft.
+fn limits(input: &BillingInput, draft: &Draft) -> Vec<Issue> {
+    let mut issues = Vec::new();
+    let contract = input.contract;
+    let currency = contract.currency;
+    let money = |amount: Decimal| Money::round(amount, currency);
+    let amount = draft.untaxed.amount;
+
+    if let Some(cap) = contract.cap {
+        let billed: Decimal = input.documents.iter().map(|d| d.billed_amount()).sum();
+        let after = billed + amount;
+        if after > cap {
+            issues.push(Issue::new(
+                IssueCode::CapExceeded,
+                vec![contract.record()],
+                format!(
+                    "the draft's {} before tax would bring contract {} to {} invoiced, {} over \
+                     its cap of {}",
+                    money(amount),
+                    contract.id,
+                    money(after),
+                    money(after - cap),
+                    money(cap)
+                ),
+                "raise the contract's cap with the client's agreement, or have a billing \
+                 override approved",
+            ));
+        }
+    }
+
+    if let Some(order) = &contract.purchase_order {
+        if let Some(valid_until) = order.valid_until
+            && input.issue_date > valid_until
+        {
+            issues.push(Issue::new(
+                IssueCode::PurchaseOrderExpired,
+                vec![contract.record()],
+                format!(
+                    "purchase order {} of contract {} expired on {valid_until}, before the \
+                     issue date {}",
+                    order.number, contract.id, input.issue_date
+                ),
+                "ask the client for a new or extended purchase order and record its number and \
+                 validity on the contract",
+            ));
+        }
+        if let Some(limit) = order.amount {
+            let consumed: Decimal = input
+                .documents
+                .iter()
+                .filter(|d| d.purchase_order.as_deref() == Some(order.number.as_str()))
+                .map(|d| d.billed_amount())
+                .sum();
+            let after = consumed + amount;
+            if after > limit {
+                issues.push(Issue::new(
+                    IssueCode::PurchaseOrderExceeded,
+                    vec![contract.record()],
+                    format!(
+                        "the draft's {} before tax would bring purchase order {} to {} \
+                         invoiced, {} over its amount of {}",
+                        money(amount),
+                        order.number,
+                        money(after),
+                        money(after - limit),
+                        money(limit)
+                    ),
+                    "ask the client to raise the purchase order's amount, or have a billing \
+                     override approved",
+                ));
+            }
+        }
+    }
+
+    issues.extend(rule_failures(input, draft));
+    issues
+}
+
+fn rule_failures(input: &BillingInput, draft: &Draft) -> Vec<Issue> {
+    let mut issues = Vec::new();
+    let contract = input.contract;
+    if let Some(minimum) = input.rules.min_invoice_amount
+        && draft.untaxed.amount < minimum
+    {
+        issues.push(Issue::new(
+            IssueCode::BelowMinimumAmount,
+            vec![contract.record()],
+            format!(
+                "the draft's {} before tax is below the client's minimum invoice amount of {}",
+                draft.untaxed,
+                Money::round(minimum, contract.currency)
+            ),
+            "bill it together with a later period, or have a billing override approved",
+        ));
+    }
+    if let Some(maximum) = input.rules.max_hours_per_line {
+        for line in &draft.lines {
+            if !line.kind.bills_hours() || line.quantity <= maximum {
+                continue;
+            }
+            let mut records: Vec<RecordRef> = line.sources.iter().map(|s| s.record()).collect();
+            if let Some(id) = &line.contract_line {
+                records.push(RecordRef::new(
+                    steward_domain::Kind::ContractLine,
+                    id.clone(),
+                ));
+            }
+            issues.push(Issue::new(
+                IssueCode::TooManyHoursOnLine,
+                records,
+                format!(
+                    "invoice line `{}` bills {} h, more than the client's maximum of {} h per \
+                     line",
+                    line.description,
+                    line.quantity.normalize(),
+                    maximum.normalize()
+                ),
+                "split the time by project or employee with the `group_by` billing rule, or \
+                 agree a higher `max_hours_per_line` with the client",
+            ));
+        }
+    }
+    issues
+}
