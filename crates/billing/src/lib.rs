@@ -34,6 +34,9 @@ pub mod reconcile;
 pub mod rules;
 pub mod tax;
 
+#[cfg(test)]
+mod testing;
+
 pub use input::{
     BillableItem, BillingDocument, BillingInput, BillingModel, Cadence, Client, Contract,
     ContractLine, DocumentState, EntryState, Installment, ItemKind, MilestoneState, MoveType,

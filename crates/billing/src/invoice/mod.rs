@@ -20,6 +20,8 @@
 //! [`Rounding`] policy, described in [`compute_totals`].
 
 mod build;
+#[cfg(test)]
+mod tests;
 mod totals;
 
 use std::fmt;
