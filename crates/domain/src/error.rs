@@ -93,6 +93,26 @@ pub enum DomainError {
 
     #[error("{0}")]
     Invalid(String),
+
+    /// The change needs an approved request first.
+    #[error(
+        "{kind} {id} can move to `{to}` only through an approved `{request_kind}` request; \
+         open one with POST /api/v1/approvals and wait for its decision"
+    )]
+    ApprovalRequired {
+        kind: Kind,
+        id: String,
+        to: String,
+        request_kind: String,
+    },
+
+    /// The actor may not do this, whatever the data.
+    #[error("{0}")]
+    Forbidden(String),
+
+    /// The change was overtaken by another, such as a second decision on a decided step.
+    #[error("{0}")]
+    Conflict(String),
 }
 
 impl DomainError {

@@ -39,10 +39,16 @@ impl Engine {
     pub async fn run_controls(self: &Arc<Self>) -> Result<ControlsReport, EngineError> {
         let results = steward_store::read_async(Arc::clone(&self.store), gather_and_check).await?;
         let rules = self.rules();
+        let approvals = self.approvals();
         let config = self.config.clone();
         let now = self.clock.now();
         let report = steward_store::write(self.store.as_ref(), move |tx| {
-            let env = Env { rules: &rules, config: &config, now };
+            let env = Env {
+                rules: &rules,
+                config: &config,
+                approvals: &approvals,
+                now,
+            };
             let mut report = ControlsReport::default();
             for (control, findings) in &results {
                 let keys: Vec<String> = findings.iter().map(|f| f.key.clone()).collect();

@@ -6,6 +6,7 @@
 //! at all. Workers run jobs; a job's effects and its completion commit together too, so a job
 //! takes effect exactly once however often it is attempted.
 
+pub mod approvals;
 pub mod config;
 pub mod controls;
 mod error;
@@ -38,6 +39,7 @@ pub struct Engine {
     outbound: OnceLock<Arc<dyn outbound::Outbound>>,
     handlers: RwLock<HashMap<String, Arc<dyn outbound::JobHandler>>>,
     pub(crate) versions: scheduler::VersionCache,
+    approvals: RwLock<Arc<approvals::Approvals>>,
 }
 
 impl Engine {
@@ -50,6 +52,7 @@ impl Engine {
             outbound: OnceLock::new(),
             handlers: RwLock::new(HashMap::new()),
             versions: scheduler::VersionCache::default(),
+            approvals: RwLock::new(Arc::new(approvals::Approvals::default())),
         })
     }
 
@@ -90,6 +93,15 @@ impl Engine {
             .cloned()
     }
 
+    /// Returns the approval policies in force.
+    pub fn approvals(&self) -> Arc<approvals::Approvals> {
+        Arc::clone(&self.approvals.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    pub(crate) fn set_approvals(&self, approvals: approvals::Approvals) {
+        *self.approvals.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(approvals);
+    }
+
     /// Returns the rule set that new events are matched against.
     pub fn rules(&self) -> Arc<RuleSet> {
         Arc::clone(&self.rules.read().unwrap_or_else(|p| p.into_inner()))
@@ -112,18 +124,47 @@ impl Engine {
         context: CommandContext,
     ) -> impl std::future::Future<Output = Result<Outcome, EngineError>> + Send + 'static {
         let rules = self.rules();
+        let approvals = self.approvals();
         let config = self.config.clone();
         let clock = Arc::clone(&self.clock);
+        let store = Arc::clone(&self.store);
+        let actor = context.actor.clone();
+        let (audit_rules, audit_config, audit_approvals, audit_clock) = (
+            Arc::clone(&rules),
+            config.clone(),
+            Arc::clone(&approvals),
+            Arc::clone(&clock),
+        );
         let future = steward_store::submit_write(self.store.as_ref(), move |tx| {
             let env = pipeline::Env {
                 rules: &rules,
                 config: &config,
+                approvals: &approvals,
                 now: clock.now(),
             };
             pipeline::apply(tx, &env, command.clone(), context.clone())
         });
         async move {
             let outcome = future.await;
+            if let Err(EngineError::Domain(
+                error @ steward_domain::DomainError::ApprovalRequired { .. },
+            )) = &outcome
+            {
+                let error = error.clone();
+                let audited = steward_store::write(store.as_ref(), move |tx| {
+                    let env = pipeline::Env {
+                        rules: &audit_rules,
+                        config: &audit_config,
+                        approvals: &audit_approvals,
+                        now: audit_clock.now(),
+                    };
+                    approvals::record_bypass(tx, &env, &error, &actor)
+                })
+                .await;
+                if let Err(e) = audited {
+                    tracing::error!(error = %e, "could not record a rejected bypass of an approval");
+                }
+            }
             if let Ok(Outcome {
                 event: Some(event), ..
             }) = &outcome

@@ -37,6 +37,7 @@ pub struct Outcome {
 pub struct Env<'a> {
     pub rules: &'a RuleSet,
     pub config: &'a EngineConfig,
+    pub approvals: &'a crate::approvals::Approvals,
     pub now: DateTime<Utc>,
 }
 
@@ -325,6 +326,13 @@ fn store_planned(
     created: bool,
 ) -> Result<Outcome, EngineError> {
     check_references(tx, &planned)?;
+    let from = planned
+        .event
+        .changes
+        .get(steward_domain::event::STATE_FIELD)
+        .and_then(|c| c.old.as_str());
+    let from = if created { None } else { from.or(Some(planned.record.state.as_str())) };
+    crate::approvals::check_guards(tx, env, from, &planned.record, &planned.event.actor)?;
     let Planned {
         record, mut event, ..
     } = planned;
@@ -492,7 +500,17 @@ pub fn run_rules(
                         run.finished_at = Some(env.now);
                         done = true;
                     }
-                    Err(error) => record_inline_failure(&mut run, &mut job, env, &error),
+                    Err(error) => {
+                        if let EngineError::Domain(domain) = &error {
+                            crate::approvals::record_bypass(
+                                tx,
+                                env,
+                                domain,
+                                &Actor::rule(&rule.id),
+                            )?;
+                        }
+                        record_inline_failure(&mut run, &mut job, env, &error)
+                    }
                 }
             }
             if !done {
@@ -615,6 +633,10 @@ pub(crate) fn run_local_steps(
         }
         let outcome = apply_local(tx, env, job, index, &action.effect, &context).map_err(
             |error| match error {
+                // Kept whole so that the bypass is recorded.
+                EngineError::Domain(e @ steward_domain::DomainError::ApprovalRequired { .. }) => {
+                    EngineError::Domain(e)
+                }
                 EngineError::Domain(e) => {
                     EngineError::Domain(steward_domain::DomainError::Invalid(format!(
                         "action {} ({}) failed: {e}",
@@ -727,6 +749,30 @@ fn apply_local(
         Effect::Respond { status, body } => {
             return Ok(json!({"respond": {"status": status, "body": body}}));
         }
+        Effect::Approval {
+            request,
+            record,
+            summary,
+        } => {
+            let opened = crate::approvals::open(
+                tx,
+                env,
+                crate::approvals::OpenRequest {
+                    kind: request.clone(),
+                    subject: record.clone(),
+                    summary: summary.clone(),
+                    ..Default::default()
+                },
+                context,
+            )?;
+            return Ok(json!({"request": opened.request.id, "created": opened.created}));
+        }
+        Effect::ApprovalStep { op, step } => {
+            return match op.as_str() {
+                "remind" => crate::approvals::remind(tx, env, step, context),
+                _ => crate::approvals::escalate(tx, env, step, context),
+            };
+        }
         Effect::Http { .. } | Effect::Wait { .. } | Effect::Await { .. } => {
             return Err(EngineError::Rule(format!(
                 "{} is not a local step",
@@ -791,7 +837,12 @@ fn run_inline(
         let mut attempt = job.clone();
         run_local_steps(tx, env, &mut attempt).map(|_| attempt.outcomes)
     };
-    if job.actions.len() == 1 {
+    // One action that writes one record can skip the savepoint; approvals write several.
+    let single_write = !matches!(
+        job.actions.first().map(|a| &a.effect),
+        Some(Effect::Approval { .. } | Effect::ApprovalStep { .. })
+    );
+    if job.actions.len() == 1 && single_write {
         let before = tx.write_count();
         return match run(tx) {
             Ok(outcomes) => Ok(Ok(outcomes)),

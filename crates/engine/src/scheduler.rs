@@ -314,12 +314,14 @@ impl Engine {
     /// Claims one batch of due timers and runs their rules; returns how many fired.
     async fn fire_timers(self: &Arc<Self>) -> Result<usize, EngineError> {
         let rules = self.rules();
+        let approvals = self.approvals();
         let config = self.config.clone();
         let now = self.clock.now();
         steward_store::write(self.store.as_ref(), move |tx| {
             let env = Env {
                 rules: &rules,
                 config: &config,
+                approvals: &approvals,
                 now,
             };
             let timers = tx.schedule_mut().claim_due_timers(now, TIMER_BATCH)?;
@@ -336,16 +338,19 @@ impl Engine {
         report: &mut TickReport,
     ) -> Result<(), EngineError> {
         let rules = self.rules();
+        let approvals = self.approvals();
         for rule in rules.scheduled() {
             let rule = Arc::clone(rule);
             let engine = Arc::clone(self);
             let config = self.config.clone();
             let now = self.clock.now();
             let all_rules = Arc::clone(&rules);
+            let approvals = Arc::clone(&approvals);
             let decided = steward_store::write(self.store.as_ref(), move |tx| {
                 let env = Env {
                     rules: &all_rules,
                     config: &config,
+                    approvals: &approvals,
                     now,
                 };
                 decide_schedule(tx, &env, &engine.versions, &rule)

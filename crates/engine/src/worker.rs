@@ -261,6 +261,7 @@ impl Engine {
         payload: RuleJob,
     ) -> Result<(RuleJob, Progress), EngineError> {
         let rules = self.rules();
+        let approvals = self.approvals();
         let config = self.config.clone();
         let now = self.clock.now();
         let job_id = job.id.clone();
@@ -270,6 +271,7 @@ impl Engine {
             let env = Env {
                 rules: &rules,
                 config: &config,
+                approvals: &approvals,
                 now,
             };
             let mut progress_payload = payload.clone();
@@ -409,6 +411,37 @@ impl Engine {
         if let Err(store_error) = outcome {
             // The lease expires and another attempt picks the job up.
             tracing::error!(job = %job.id, error = %store_error, "recording a job failure failed");
+        }
+        if let EngineError::Domain(domain @ steward_domain::DomainError::ApprovalRequired { .. }) =
+            error
+        {
+            let rule = job
+                .payload
+                .get("rule_id")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown")
+                .to_string();
+            let (rules, approvals, config) =
+                (self.rules(), self.approvals(), self.config.clone());
+            let domain = domain.clone();
+            let audited = steward_store::write(self.store.as_ref(), move |tx| {
+                let env = Env {
+                    rules: &rules,
+                    config: &config,
+                    approvals: &approvals,
+                    now,
+                };
+                crate::approvals::record_bypass(
+                    tx,
+                    &env,
+                    &domain,
+                    &steward_domain::Actor::rule(&rule),
+                )
+            })
+            .await;
+            if let Err(e) = audited {
+                tracing::error!(job = %job.id, error = %e, "could not record a rejected bypass of an approval");
+            }
         }
     }
 }

@@ -143,6 +143,11 @@ impl From<DomainError> for ApiError {
                 ApiError::validation(message, Vec::new())
             }
             DomainError::Invalid(_) => ApiError::validation(message, Vec::new()),
+            DomainError::Conflict(_) => ApiError::conflict(message),
+            DomainError::Forbidden(_) => ApiError::forbidden(message),
+            DomainError::ApprovalRequired { .. } => {
+                ApiError::new(StatusCode::FORBIDDEN, "approval_required", message)
+            }
         }
     }
 }

@@ -1031,6 +1031,47 @@ impl Checker<'_> {
                     timeout,
                 })
             }
+            ActionSpec::Approval { request, summary } => {
+                if !steward_domain::kinds::APPROVAL_KINDS.contains(&request.value.as_str()) {
+                    self.error(
+                        &request.referenced,
+                        format!(
+                            "`{}` is not a request kind; use one of {}",
+                            request.value,
+                            steward_domain::kinds::APPROVAL_KINDS.join(", ")
+                        ),
+                    );
+                    return None;
+                }
+                if kind.is_none() {
+                    self.error(at, "`approval` asks about the triggering record, and an event trigger has none; trigger on a record");
+                    return None;
+                }
+                let summary = match summary {
+                    Some(s) => Some(self.value_text(&s.value, &s.referenced, kind)?),
+                    None => None,
+                };
+                Some(Action::Approval {
+                    request: request.value.clone(),
+                    summary,
+                })
+            }
+            ActionSpec::ApprovalStep(op) => {
+                if !self.file.trim_start_matches("file:").starts_with("builtin:") {
+                    self.error(
+                        &op.referenced,
+                        "`approval_step` is for Steward's built-in approval rules; policies set reminders and deadlines with `remind_before` and `deadline`",
+                    );
+                    return None;
+                }
+                if !matches!(op.value.as_str(), "remind" | "escalate") {
+                    self.error(&op.referenced, "use `remind` or `escalate`");
+                    return None;
+                }
+                Some(Action::ApprovalStep {
+                    op: op.value.clone(),
+                })
+            }
             ActionSpec::Respond { status, body } => {
                 let status = match status {
                     Some(s) if !(200..=599).contains(&s.value) => {

@@ -227,6 +227,25 @@ fn resolve(
             status: *status,
             body: Value::Object(values(body, context, vm)?),
         }),
+        Action::Approval { request, summary } => Ok(Effect::Approval {
+            request: request.clone(),
+            record: record.cloned(),
+            summary: match summary {
+                Some(summary) => match summary.resolve(context, vm)? {
+                    Value::String(text) => Some(text),
+                    Value::Null => None,
+                    other => Some(other.to_string()),
+                },
+                None => None,
+            },
+        }),
+        Action::ApprovalStep { op } => match record {
+            Some(step) => Ok(Effect::ApprovalStep {
+                op: op.clone(),
+                step: step.clone(),
+            }),
+            None => Err("`approval_step` needs the approval step that triggered the rule".into()),
+        },
     }
 }
 

@@ -161,6 +161,13 @@ pub enum Action {
         status: u16,
         body: Vec<(String, ValueExpr)>,
     },
+    Approval {
+        request: String,
+        summary: Option<ValueExpr>,
+    },
+    ApprovalStep {
+        op: String,
+    },
 }
 
 impl Action {
@@ -177,6 +184,8 @@ impl Action {
             Action::Wait { .. } => "wait",
             Action::Await { .. } => "await",
             Action::Respond { .. } => "respond",
+            Action::Approval { .. } => "approval",
+            Action::ApprovalStep { .. } => "approval_step",
         }
     }
 
@@ -211,7 +220,8 @@ impl Action {
                 values.extend(body.iter().flatten().map(|(_, v)| v));
             }
             Action::Wait { until, .. } => values.extend(until.iter()),
-            Action::Control { .. } | Action::Await { .. } => {}
+            Action::Approval { summary, .. } => values.extend(summary.iter()),
+            Action::Control { .. } | Action::Await { .. } | Action::ApprovalStep { .. } => {}
         }
         values
     }
@@ -295,6 +305,14 @@ pub enum Effect {
     },
     /// The answer to the inbound webhook that triggered the rule.
     Respond { status: u16, body: Value },
+    /// Opens or joins an approval request of kind `request` about `record`.
+    Approval {
+        request: String,
+        record: Option<RecordRef>,
+        summary: Option<String>,
+    },
+    /// Reminds the approver of, or escalates, an approval step.
+    ApprovalStep { op: String, step: RecordRef },
 }
 
 impl Effect {

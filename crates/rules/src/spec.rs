@@ -205,6 +205,16 @@ pub enum ActionSpec {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         timeout: Option<Spanned<String>>,
     },
+    /// Opens an approval request of a kind about the triggering record, routed by the policy
+    /// for that kind; joins the open request when one exists.
+    Approval {
+        request: Spanned<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        summary: Option<Spanned<String>>,
+    },
+    /// Reminds the approver of, or escalates, the triggering approval step. Only Steward's
+    /// built-in rules use it.
+    ApprovalStep(Spanned<String>),
     /// Sets the answer of the inbound webhook that triggered the rule.
     Respond {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -228,6 +238,8 @@ impl ActionSpec {
             ActionSpec::Wait { .. } => "wait",
             ActionSpec::Await { .. } => "await",
             ActionSpec::Respond { .. } => "respond",
+            ActionSpec::Approval { .. } => "approval",
+            ActionSpec::ApprovalStep(_) => "approval_step",
         }
     }
 }

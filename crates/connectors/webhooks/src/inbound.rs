@@ -648,6 +648,7 @@ impl Webhooks {
         expires_at: DateTime<Utc>,
     ) -> Result<InboundResponse, Rejection> {
         let rules = engine.rules();
+        let approvals = engine.approvals();
         let config = engine.config().clone();
         let endpoint = endpoint.to_string();
         let context = CommandContext::new(Actor::integration(&endpoint));
@@ -660,6 +661,7 @@ impl Webhooks {
             let env = Env {
                 rules: &rules,
                 config: &config,
+                approvals: &approvals,
                 now,
             };
             let command = keep_link_version(tx, &mapped)?;
