@@ -321,3 +321,251 @@ fn rule_failures(input: &BillingInput, draft: &Draft) -> Vec<Issue> {
     }
     issues
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::MoveType;
+    use crate::input::{BillingModel, EntryState, PurchaseOrder};
+    use crate::testing::{Fixture, day, document, source};
+    use rust_decimal_macros::dec;
+    use steward_domain::Kind;
+
+    fn codes(issues: &[Issue]) -> Vec<IssueCode> {
+        issues.iter().map(|i| i.code).collect()
+    }
+
+    /// A time-and-materials contract with 2 approved hours at 120 (240.00 EUR).
+    fn firm() -> Fixture {
+        let mut firm = Fixture::new("EUR");
+        firm.line("tm", BillingModel::TimeAndMaterials);
+        firm.time("t1", "2026-11-02", "e-bob", "Consultant", dec!(2), "tm");
+        firm
+    }
+
+    #[test]
+    fn approved_period_is_ready() {
+        let firm = firm();
+        let readiness = check(&firm.input(), None);
+        assert!(readiness.ready, "{:?}", readiness.blockers);
+        assert!(readiness.blockers.is_empty());
+        assert!(readiness.warnings.is_empty());
+        assert_eq!(readiness.draft.unwrap().untaxed.amount, dec!(240.00));
+    }
+
+    #[test]
+    fn unapproved_items_block_with_their_records() {
+        let mut firm = firm();
+        firm.time("t2", "2026-11-03", "e-bob", "Consultant", dec!(1.5), "tm");
+        firm.time("t3", "2026-11-04", "e-bob", "Consultant", dec!(2), "tm");
+        firm.set_entry_state("t2", EntryState::Submitted);
+        firm.set_entry_state("t3", EntryState::Submitted);
+        firm.expense("x1", "2026-11-05", "Travel", dec!(80));
+        firm.set_entry_state("x1", EntryState::Rejected);
+        firm.milestone("m1", "2026-11-20", Some("tm"), Some(dec!(1000)), None);
+        firm.set_milestone_state("m1", MilestoneState::Reached);
+
+        let readiness = check(&firm.input(), None);
+        assert!(!readiness.ready);
+        assert_eq!(
+            codes(&readiness.blockers),
+            vec![
+                IssueCode::NotApproved,
+                IssueCode::NotApproved,
+                IssueCode::NotAccepted
+            ]
+        );
+        let expense = &readiness.blockers[0];
+        assert_eq!(expense.message, "1 billable expenses were rejected");
+        assert!(expense.fix.contains("correct and resubmit"));
+        let time = &readiness.blockers[1];
+        assert_eq!(
+            time.message,
+            "2 billable timesheet entries (3.5 h) are submitted but not approved"
+        );
+        assert_eq!(
+            time.records,
+            vec![
+                RecordRef::new(Kind::Timesheet, "t2"),
+                RecordRef::new(Kind::Timesheet, "t3")
+            ]
+        );
+        assert_eq!(
+            readiness.blockers[2].message,
+            "milestone m1 (Phase m1) was reached on 2026-11-20 but the client has not accepted it"
+        );
+        let draft = readiness.draft.expect("the approved hours are drafted");
+        assert_eq!(draft.lines[0].quantity, dec!(2));
+    }
+
+    #[test]
+    fn unapproved_time_covered_by_a_fixed_price_does_not_block() {
+        let mut firm = firm();
+        firm.line("mn", BillingModel::Manual { delivered: dec!(0) });
+        firm.time("t2", "2026-11-03", "e-bob", "Consultant", dec!(3), "mn");
+        firm.set_entry_state("t2", EntryState::Draft);
+        let readiness = check(&firm.input(), None);
+        assert!(readiness.ready, "{:?}", readiness.blockers);
+    }
+
+    #[test]
+    fn cap_without_headroom_blocks() {
+        let mut firm = firm();
+        firm.contract.cap = Some(dec!(1000));
+        firm.invoiced("inv-9", "2026-09-30", dec!(900), Vec::new());
+        firm.credited("cn-1", "2026-10-05", dec!(-100), Vec::new());
+        firm.documents.push(document(
+            "inv-10",
+            MoveType::Invoice,
+            "2026-10-31",
+            dec!(5000),
+            Vec::new(),
+        ));
+        firm.documents[2].state = crate::input::DocumentState::Cancelled;
+
+        let readiness = check(&firm.input(), None);
+        assert_eq!(codes(&readiness.blockers), vec![IssueCode::CapExceeded]);
+        assert_eq!(
+            readiness.blockers[0].message,
+            "the draft's 240.00 EUR before tax would bring contract k1 to 1040.00 EUR \
+             invoiced, 40.00 EUR over its cap of 1000.00 EUR"
+        );
+
+        firm.contract.cap = Some(dec!(1040));
+        assert!(
+            check(&firm.input(), None).ready,
+            "exactly at the cap is allowed"
+        );
+    }
+
+    #[test]
+    fn purchase_order_expired_and_exhausted() {
+        let mut firm = firm();
+        firm.contract.purchase_order = Some(PurchaseOrder {
+            number: "PO-7".into(),
+            amount: Some(dec!(500)),
+            valid_until: Some(day("2026-11-30")),
+        });
+        firm.invoiced("inv-9", "2026-10-31", dec!(400), Vec::new());
+        firm.documents[0].purchase_order = Some("PO-7".into());
+        firm.invoiced("inv-8", "2026-09-30", dec!(900), Vec::new());
+
+        let readiness = check(&firm.input(), None);
+        assert_eq!(
+            codes(&readiness.blockers),
+            vec![
+                IssueCode::PurchaseOrderExpired,
+                IssueCode::PurchaseOrderExceeded
+            ]
+        );
+        assert_eq!(
+            readiness.blockers[0].message,
+            "purchase order PO-7 of contract k1 expired on 2026-11-30, before the issue date \
+             2026-12-01"
+        );
+        assert!(
+            readiness.blockers[1]
+                .message
+                .contains("bring purchase order PO-7 to 640.00 EUR invoiced, 140.00 EUR over")
+        );
+    }
+
+    #[test]
+    fn client_rules_are_checked() {
+        let mut firm = firm();
+        firm.rules.requires_po = true;
+        firm.rules.min_invoice_amount = Some(dec!(500));
+        firm.rules.max_hours_per_line = Some(dec!(1.5));
+
+        let readiness = check(&firm.input(), None);
+        assert_eq!(
+            codes(&readiness.blockers),
+            vec![
+                IssueCode::PurchaseOrderMissing,
+                IssueCode::BelowMinimumAmount,
+                IssueCode::TooManyHoursOnLine
+            ]
+        );
+        assert_eq!(
+            readiness.blockers[1].message,
+            "the draft's 240.00 EUR before tax is below the client's minimum invoice amount of \
+             500.00 EUR"
+        );
+        assert_eq!(
+            readiness.blockers[2].message,
+            "invoice line `Line tm at 120.00 EUR per hour` bills 2 h, more than the client's \
+             maximum of 1.5 h per line"
+        );
+    }
+
+    #[test]
+    fn missing_rate_blocks() {
+        let mut firm = firm();
+        firm.time("t2", "2026-11-03", "e-cy", "Intern", dec!(1), "tm");
+        let readiness = check(&firm.input(), None);
+        assert_eq!(codes(&readiness.blockers), vec![IssueCode::MissingRate]);
+        assert!(readiness.blockers[0].concerns(&RecordRef::new(Kind::Timesheet, "t2")));
+        let draft = readiness.draft.unwrap();
+        assert_eq!(draft.lines.len(), 1, "the priced hours are still drafted");
+    }
+
+    #[test]
+    fn override_turns_blockers_into_warnings() {
+        let mut firm = firm();
+        firm.contract.cap = Some(dec!(100));
+        firm.time("t2", "2026-11-03", "e-bob", "Consultant", dec!(5), "tm");
+        firm.set_entry_state("t2", EntryState::Submitted);
+
+        let blocked = check(&firm.input(), None);
+        assert_eq!(
+            codes(&blocked.blockers),
+            vec![IssueCode::NotApproved, IssueCode::CapExceeded]
+        );
+
+        let overridden = check(&firm.input(), Some("ar-42"));
+        assert!(overridden.ready);
+        assert!(overridden.blockers.is_empty());
+        assert_eq!(overridden.warnings, blocked.blockers);
+        assert_eq!(overridden.override_request.as_deref(), Some("ar-42"));
+        let draft = overridden.draft.unwrap();
+        assert_eq!(
+            draft.lines[0].quantity,
+            dec!(2),
+            "the override does not bill unapproved time"
+        );
+    }
+
+    #[test]
+    fn override_cannot_lift_nothing_to_bill() {
+        let mut firm = firm();
+        firm.set_entry_state("t1", EntryState::Submitted);
+        let readiness = check(&firm.input(), Some("ar-42"));
+        assert!(!readiness.ready);
+        assert_eq!(codes(&readiness.blockers), vec![IssueCode::NothingToBill]);
+        assert_eq!(codes(&readiness.warnings), vec![IssueCode::NotApproved]);
+        assert!(readiness.draft.is_none());
+    }
+
+    #[test]
+    fn credited_hours_make_the_contract_ready_again() {
+        let mut firm = firm();
+        firm.set_entry_state("t1", EntryState::Invoiced);
+        firm.invoiced(
+            "inv-10",
+            "2026-11-10",
+            dec!(240),
+            vec![source(Kind::Timesheet, "t1", dec!(2))],
+        );
+        assert_eq!(
+            codes(&check(&firm.input(), None).blockers),
+            vec![IssueCode::NothingToBill]
+        );
+        firm.credited(
+            "cn-1",
+            "2026-11-12",
+            dec!(-240),
+            vec![source(Kind::Timesheet, "t1", dec!(-2))],
+        );
+        assert!(check(&firm.input(), None).ready);
+    }
+}

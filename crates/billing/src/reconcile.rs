@@ -398,3 +398,220 @@ fn documents(history: Option<&SourceHistory>, pick: fn(&SourceHistory) -> &Vec<S
         _ => "no document".to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::{BillingModel, DocumentState, EntryState, Installment};
+    use crate::testing::{Fixture, day, source};
+    use rust_decimal_macros::dec;
+
+    fn timesheet(id: &str) -> RecordRef {
+        RecordRef::new(Kind::Timesheet, id)
+    }
+
+    fn status_of(report: &Reconciliation, source: &RecordRef) -> Status {
+        report
+            .entry(source)
+            .unwrap_or_else(|| panic!("{source} is not in the report"))
+            .status
+    }
+
+    fn firm() -> Fixture {
+        let mut firm = Fixture::new("EUR");
+        firm.line("tm", BillingModel::TimeAndMaterials);
+        firm
+    }
+
+    #[test]
+    fn invoiced_once_is_settled() {
+        let mut firm = firm();
+        firm.time("t1", "2026-11-02", "e-bob", "Consultant", dec!(2), "tm");
+        firm.set_entry_state("t1", EntryState::Invoiced);
+        firm.invoiced(
+            "inv-11",
+            "2026-11-30",
+            dec!(240),
+            vec![source(Kind::Timesheet, "t1", dec!(2))],
+        );
+        let report = reconcile(&firm.input());
+        let entry = report.entry(&timesheet("t1")).unwrap();
+        assert_eq!(entry.status, Status::Invoiced);
+        assert_eq!(entry.reason, "invoiced once on inv-11");
+        assert_eq!(entry.invoices, vec!["inv-11".to_string()]);
+        assert!(report.is_reconciled());
+    }
+
+    #[test]
+    fn waiting_items_give_their_state() {
+        let mut firm = firm();
+        firm.line("mn", BillingModel::Manual { delivered: dec!(0) });
+        firm.time("t1", "2026-11-02", "e-bob", "Consultant", dec!(2), "tm");
+        firm.set_entry_state("t1", EntryState::Submitted);
+        firm.time("t2", "2026-11-03", "e-bob", "Consultant", dec!(2), "tm");
+        if let ItemKind::Time { billable, .. } = &mut firm.items[1].kind {
+            *billable = false;
+        }
+        firm.time("t3", "2026-11-04", "e-bob", "Consultant", dec!(2), "mn");
+        firm.milestone("m1", "2026-11-10", Some("tm"), Some(dec!(500)), None);
+        firm.set_milestone_state("m1", MilestoneState::Reached);
+        firm.milestone("m2", "2026-11-12", Some("tm"), Some(dec!(500)), None);
+        firm.set_milestone_state("m2", MilestoneState::Planned);
+
+        let report = reconcile(&firm.input());
+        let milestone = |id: &str| RecordRef::new(Kind::Milestone, id);
+        assert_eq!(status_of(&report, &timesheet("t1")), Status::NotApproved);
+        assert_eq!(
+            report.entry(&timesheet("t1")).unwrap().reason,
+            "submitted, not approved"
+        );
+        assert_eq!(status_of(&report, &timesheet("t2")), Status::NotBillable);
+        assert_eq!(status_of(&report, &timesheet("t3")), Status::NotBillable);
+        assert_eq!(
+            report.entry(&timesheet("t3")).unwrap().reason,
+            "covered by the manual price of contract line mn"
+        );
+        assert_eq!(status_of(&report, &milestone("m1")), Status::NotAccepted);
+        assert_eq!(status_of(&report, &milestone("m2")), Status::NotDue);
+        let line = RecordRef::new(Kind::ContractLine, "mn");
+        assert_eq!(status_of(&report, &line), Status::NotDue);
+        assert_eq!(report.open_entries().count(), 2);
+    }
+
+    #[test]
+    fn ready_items_explain_what_remains() {
+        let mut firm = firm();
+        firm.time("t1", "2026-11-02", "e-bob", "Consultant", dec!(2), "tm");
+        firm.time("t2", "2026-11-03", "e-bob", "Consultant", dec!(3), "tm");
+        firm.time("t3", "2026-11-04", "e-bob", "Consultant", dec!(1), "tm");
+        firm.time("t4", "2026-11-05", "e-bob", "Consultant", dec!(4), "tm");
+        firm.invoiced(
+            "inv-1",
+            "2026-11-10",
+            dec!(600),
+            vec![
+                source(Kind::Timesheet, "t2", dec!(3)),
+                source(Kind::Timesheet, "t3", dec!(1)),
+            ],
+        );
+        firm.invoiced(
+            "inv-2",
+            "2026-11-11",
+            dec!(120),
+            vec![source(Kind::Timesheet, "t3", dec!(1))],
+        );
+        firm.credited(
+            "cn-1",
+            "2026-11-12",
+            dec!(-360),
+            vec![source(Kind::Timesheet, "t2", dec!(3))],
+        );
+        firm.invoiced(
+            "draft-3",
+            "2026-11-30",
+            dec!(480),
+            vec![source(Kind::Timesheet, "t4", dec!(4))],
+        );
+        firm.documents[3].state = DocumentState::Draft;
+
+        let report = reconcile(&firm.input());
+        assert_eq!(status_of(&report, &timesheet("t1")), Status::ReadyToBill);
+        assert_eq!(
+            status_of(&report, &timesheet("t2")),
+            Status::CreditedNotRebilled
+        );
+        assert_eq!(
+            report.entry(&timesheet("t2")).unwrap().reason,
+            "3 credited on cn-1 and not invoiced again; the next draft bills 3"
+        );
+        assert_eq!(status_of(&report, &timesheet("t3")), Status::InvoicedTwice);
+        assert_eq!(
+            report.entry(&timesheet("t3")).unwrap().reason,
+            "invoiced 2 net of credit notes against 1 delivered, 1 too much, on inv-1, inv-2"
+        );
+        assert_eq!(status_of(&report, &timesheet("t4")), Status::InDraft);
+        assert_eq!(report.count(Status::InvoicedTwice), 1);
+        assert!(!report.is_reconciled());
+    }
+
+    #[test]
+    fn gate_blockers_explain_ready_items() {
+        let mut firm = firm();
+        firm.time("t1", "2026-11-02", "e-bob", "Consultant", dec!(2), "tm");
+        firm.time("t2", "2026-11-03", "e-cy", "Intern", dec!(1), "tm");
+        firm.contract.cap = Some(dec!(100));
+
+        let report = reconcile(&firm.input());
+        assert_eq!(status_of(&report, &timesheet("t1")), Status::OverCap);
+        assert!(
+            report
+                .entry(&timesheet("t1"))
+                .unwrap()
+                .reason
+                .contains("over its cap of 100.00 EUR")
+        );
+        let unpriced = report.entry(&timesheet("t2")).unwrap();
+        assert_eq!(unpriced.status, Status::Unpriced);
+        assert!(
+            unpriced.reason.contains("have no rate"),
+            "{}",
+            unpriced.reason
+        );
+
+        firm.contract.cap = None;
+        firm.rules.min_invoice_amount = Some(dec!(1000));
+        firm.items.pop();
+        let report = reconcile(&firm.input());
+        let blocked = report.entry(&timesheet("t1")).unwrap();
+        assert_eq!(blocked.status, Status::Blocked);
+        assert!(
+            blocked
+                .reason
+                .starts_with("the contract's billing gate is closed: the draft's 240.00 EUR")
+        );
+    }
+
+    #[test]
+    fn fixed_fee_line_is_reconciled_by_installments() {
+        let mut firm = firm();
+        firm.line(
+            "ff",
+            BillingModel::FixedFee {
+                schedule: vec![Installment {
+                    due_on: day("2026-11-15"),
+                    amount: dec!(3000),
+                    description: None,
+                }],
+            },
+        );
+        let line = RecordRef::new(Kind::ContractLine, "ff");
+        let report = reconcile(&firm.input());
+        assert_eq!(status_of(&report, &line), Status::ReadyToBill);
+
+        firm.invoiced(
+            "inv-11",
+            "2026-11-30",
+            dec!(3000),
+            vec![source(Kind::ContractLine, "ff", dec!(1))],
+        );
+        let report = reconcile(&firm.input());
+        assert_eq!(status_of(&report, &line), Status::Invoiced);
+        assert!(report.is_reconciled());
+    }
+
+    #[test]
+    fn earlier_items_appear_only_while_open() {
+        let mut firm = firm();
+        firm.time("t1", "2026-10-02", "e-bob", "Consultant", dec!(2), "tm");
+        firm.time("t2", "2026-10-03", "e-bob", "Consultant", dec!(1), "tm");
+        firm.invoiced(
+            "inv-10",
+            "2026-10-31",
+            dec!(240),
+            vec![source(Kind::Timesheet, "t1", dec!(2))],
+        );
+        let report = reconcile(&firm.input());
+        assert!(report.entry(&timesheet("t1")).is_none());
+        assert_eq!(status_of(&report, &timesheet("t2")), Status::ReadyToBill);
+    }
+}

@@ -177,6 +177,15 @@ impl Fixture {
         }
     }
 
+    /// Sets the state of the milestone `id`.
+    pub fn set_milestone_state(&mut self, id: &str, new_state: MilestoneState) {
+        let item = self.items.iter_mut().find(|i| i.id == id).unwrap();
+        match &mut item.kind {
+            ItemKind::Milestone { state, .. } => *state = new_state,
+            _ => panic!("{id} is not a milestone"),
+        }
+    }
+
     /// Adds an issued invoice of `untaxed` billing `sources`.
     pub fn invoiced(&mut self, id: &str, date: &str, untaxed: Decimal, sources: Vec<Source>) {
         self.documents

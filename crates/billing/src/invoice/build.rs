@@ -512,8 +512,8 @@ impl<'a> Builder<'a> {
             .position(&line.record(), Decimal::from(starts.len()));
         let unbilled = whole_units(position.billable()).min(starts.len());
 
-        for index in starts.len() - unbilled..starts.len() {
-            let start = starts[index];
+        let first_unbilled = starts.len() - unbilled;
+        for (index, start) in starts.iter().enumerate().skip(first_unbilled) {
             let period_index = u32::try_from(index).unwrap_or(u32::MAX);
             let description = match cadence.period_end(starts_on, period_index) {
                 Some(end) => format!("{}: {start} to {end}", line.name),

@@ -198,9 +198,7 @@ fn milestones_bill_amount_or_percentage_once_accepted() {
     firm.milestone("m1", "2026-11-10", Some("ms"), Some(dec!(5000)), None);
     firm.milestone("m2", "2026-11-20", Some("ms"), None, Some(dec!(30)));
     firm.milestone("m3", "2026-11-25", Some("ms"), Some(dec!(9000)), None);
-    if let ItemKind::Milestone { state, .. } = &mut firm.items[2].kind {
-        *state = MilestoneState::Reached;
-    }
+    firm.set_milestone_state("m3", MilestoneState::Reached);
 
     let draft = draft(&firm.input()).unwrap();
     assert_eq!(prices(&draft), vec![dec!(5000), dec!(6000)]);
