@@ -824,6 +824,8 @@ impl<'a> Builder<'a> {
 
         let markup = self.input.rules.expense_markup;
         for ((category, project), (cost, sources)) in groups {
+            // The marked-up cost becomes the line's unit price, so it is rounded to the minor
+            // unit here, before the document's rounding policy applies.
             let price = self
                 .money(cost + cost * markup / Decimal::ONE_HUNDRED)
                 .amount;
