@@ -65,7 +65,7 @@ pub struct BillingInput<'a> {
     /// belong here too: the draft bills every ready item dated on or before the period's end.
     pub items: &'a [BillableItem],
     /// The contract's invoices and credit notes in any state. Only released and paid ones
-    /// count as billed; drafts are reported, cancelled ones ignored.
+    /// count as billed. Drafts are reported and cancelled ones ignored.
     pub documents: &'a [BillingDocument],
     pub taxes: &'a TaxTable,
     /// The client's billing rules, merged with the contract's.
@@ -93,7 +93,7 @@ impl Contract {
 #[derive(Clone, Debug, PartialEq)]
 pub struct PurchaseOrder {
     pub number: String,
-    /// Amount before tax; documents that name this number consume it.
+    /// Amount before tax, consumed by the documents that name this number.
     pub amount: Option<Decimal>,
     /// Last day an invoice may be issued against it.
     pub valid_until: Option<NaiveDate>,
@@ -126,7 +126,7 @@ pub struct ContractLine {
     pub discount: Decimal,
     /// Tax rate in percent. When set, it is used instead of the tax table.
     pub tax_rate: Option<Decimal>,
-    /// Service category looked up in the tax table; [`crate::tax::DEFAULT_CATEGORY`] when unset.
+    /// Service category looked up in the tax table, [`crate::tax::DEFAULT_CATEGORY`] when unset.
     pub tax_category: Option<String>,
     pub service: Option<String>,
 }
@@ -152,10 +152,10 @@ impl ContractLine {
         RecordRef::new(Kind::ContractLine, self.id.clone())
     }
 
-    /// The quantity delivered on the line itself by `day`, for the models that bill the line
-    /// rather than time or milestones: installments due (fixed fee), periods started
-    /// (retainer), the block's hours (prepaid hours, when the block has a price) and the
-    /// manual quantity. `None` for the other models.
+    /// Returns the quantity delivered on the line itself by `day`, for the models that bill the
+    /// line rather than time or milestones. That is the number of installments due (fixed
+    /// fee) or periods started (retainer), the block's hours (prepaid hours, when the block
+    /// has a price) or the manual quantity. It is `None` for the other models.
     pub fn own_delivered(&self, day: NaiveDate) -> Option<Decimal> {
         match &self.model {
             BillingModel::FixedFee { schedule } => {
@@ -189,14 +189,14 @@ impl ContractLine {
     }
 }
 
-/// How a contract line is billed, with the terms its model needs.
+/// Billing model of a contract line, with the terms the model needs.
 #[derive(Clone, Debug, PartialEq)]
 pub enum BillingModel {
     /// Approved hours times the rate from the rate card or the line's unit price.
     TimeAndMaterials,
     /// Fixed amounts billed as each installment of the schedule falls due.
     FixedFee { schedule: Vec<Installment> },
-    /// Milestones billed once the client accepted them; the line only prices percentages.
+    /// Milestones billed once the client accepted them. The line only prices percentages.
     Milestone,
     /// The line's unit price billed once per period, in advance: a period is billable once
     /// it has started. `ends_on` is the last day a period may start.
@@ -206,7 +206,7 @@ pub enum BillingModel {
         cadence: Cadence,
     },
     /// A block of `quantity` hours, billed up front at the unit price per hour when the line
-    /// has one. Time draws the block down at no charge; hours beyond it are billed at
+    /// has one. Time draws the block down at no charge, and hours beyond it are billed at
     /// `overage_rate`. `drawn_before` is the hours earlier invoices drew from the block.
     PrepaidHours {
         overage_rate: Option<Decimal>,
@@ -217,7 +217,7 @@ pub enum BillingModel {
 }
 
 impl BillingModel {
-    /// The name used by contract line records, such as `time_and_materials`.
+    /// Returns the name used by contract line records, such as `time_and_materials`.
     pub fn name(&self) -> &'static str {
         match self {
             BillingModel::TimeAndMaterials => "time_and_materials",
@@ -235,7 +235,7 @@ impl BillingModel {
 pub struct Installment {
     pub due_on: NaiveDate,
     pub amount: Decimal,
-    /// Text for the invoice line; the line's name and the due date when unset.
+    /// Text for the invoice line. When unset, the line's name and the due date are used.
     pub description: Option<String>,
 }
 
@@ -250,8 +250,8 @@ pub enum Cadence {
 }
 
 impl Cadence {
-    /// The start of period `index`, counted from `first`. Months are added to `first` itself, so
-    /// a retainer starting on the 31st bills on the last day of shorter months.
+    /// Computes the start of period `index`, counted from `first`. Months are added to `first`
+    /// itself, so a retainer starting on the 31st bills on the last day of shorter months.
     fn period_start(self, first: NaiveDate, index: u32) -> Option<NaiveDate> {
         match self {
             Cadence::Weekly => first.checked_add_days(chrono::Days::new(7 * u64::from(index))),
@@ -261,7 +261,7 @@ impl Cadence {
         }
     }
 
-    /// The starts of every period that begins by `day`, and by `last_start` when set.
+    /// Lists the start of every period that begins by `day`, and by `last_start` when set.
     pub(crate) fn period_starts(
         self,
         first: NaiveDate,
@@ -281,7 +281,7 @@ impl Cadence {
         starts
     }
 
-    /// The last day of the period that starts at period `index`.
+    /// Computes the last day of period `index`.
     pub(crate) fn period_end(self, first: NaiveDate, index: u32) -> Option<NaiveDate> {
         self.period_start(first, index + 1)?.pred_opt()
     }
@@ -300,7 +300,7 @@ pub struct BillableItem {
     pub kind: ItemKind,
 }
 
-/// What an item delivered, with the state of its record.
+/// Kind of work an item delivered, with the state of its record.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ItemKind {
     Time {
@@ -338,8 +338,8 @@ impl BillableItem {
         RecordRef::new(kind, self.id.clone())
     }
 
-    /// The quantity delivered in the source's unit: hours for time, 1 for a whole expense or
-    /// milestone.
+    /// Returns the quantity delivered in the source's unit: hours for time, 1 for a whole
+    /// expense or milestone.
     pub fn delivered(&self) -> Decimal {
         match &self.kind {
             ItemKind::Time { hours, .. } => *hours,
@@ -368,7 +368,7 @@ impl BillableItem {
         }
     }
 
-    /// The state of the item's record, as its record kind names it.
+    /// Returns the state of the item's record, as its record kind names it.
     pub fn state_name(&self) -> &'static str {
         match &self.kind {
             ItemKind::Time { state, .. } | ItemKind::Expense { state, .. } => state.as_str(),
@@ -448,11 +448,11 @@ pub struct BillingDocument {
     pub id: String,
     pub move_type: MoveType,
     pub state: DocumentState,
-    /// Orders the documents when credit notes are matched against invoices; documents with
+    /// Orders the documents when credit notes are matched against invoices. Documents with
     /// no date come last, in input order.
     pub issue_date: Option<NaiveDate>,
     /// Amount before tax, counted against the cap and the purchase order. Credit notes may
-    /// give it with either sign; its magnitude is subtracted.
+    /// give it with either sign, because its magnitude is subtracted.
     #[serde(with = "rust_decimal::serde::str")]
     pub untaxed: Decimal,
     pub purchase_order: Option<String>,
@@ -461,8 +461,8 @@ pub struct BillingDocument {
 }
 
 impl BillingDocument {
-    /// The untaxed amount this document adds to the contract's billed total: positive for an
-    /// issued invoice, negative for an issued credit note, zero otherwise.
+    /// Returns the untaxed amount this document adds to the contract's billed total: positive
+    /// for an issued invoice, negative for an issued credit note, zero otherwise.
     pub fn billed_amount(&self) -> Decimal {
         if !self.state.is_issued() {
             return Decimal::ZERO;

@@ -44,7 +44,7 @@ pub enum IssueCode {
 }
 
 impl IssueCode {
-    /// The snake_case name used in JSON.
+    /// Returns the snake_case name used in JSON.
     pub fn as_str(self) -> &'static str {
         match self {
             IssueCode::NotApproved => "not_approved",
@@ -66,8 +66,8 @@ impl IssueCode {
         }
     }
 
-    /// False for problems that leave no invoice to issue, which an override cannot lift: with
-    /// no tax rate or nothing ready, there is no draft to release.
+    /// Returns false for problems that leave no invoice to issue, which an override cannot
+    /// lift: with no tax rate or nothing ready, there is no draft to release.
     pub fn overridable(self) -> bool {
         !matches!(self, IssueCode::TaxUnavailable | IssueCode::NothingToBill)
     }
@@ -85,9 +85,9 @@ pub struct Issue {
     pub code: IssueCode,
     /// The records to open to fix the problem, such as the unapproved timesheet entries.
     pub records: Vec<RecordRef>,
-    /// What is wrong, naming the records and the amounts involved.
+    /// Description of the problem, naming the records and the amounts involved.
     pub message: String,
-    /// What a person can do to resolve it.
+    /// Action that resolves the problem.
     pub fix: String,
 }
 
@@ -121,9 +121,9 @@ impl fmt::Display for Issue {
 /// Invalid configuration or input, such as a malformed rate card or tax table.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InputError {
-    /// What was being read, such as `rate card` or `billing rules`.
+    /// Input being read, such as `rate card` or `billing rules`.
     pub subject: String,
-    /// What is wrong with it and how to write it instead.
+    /// Problem with the input and how to write it instead.
     pub message: String,
 }
 

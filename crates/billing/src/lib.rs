@@ -18,7 +18,7 @@
 //!   what was credited, kept between zero and the delivered quantity.
 //! - **Issues.** Anything that keeps an item or a contract from being billed is an [`Issue`]
 //!   with a code, the records it concerns, a message and a fix. Readiness turns them into
-//!   blockers; an approved override turns blockers into warnings.
+//!   blockers, and an approved override turns blockers into warnings.
 //! - **Exact money.** Amounts are [`rust_decimal::Decimal`], never floating point. They are
 //!   rounded half away from zero to the currency's ISO 4217 minor unit only where they are
 //!   written on an invoice, by the document's [`Rounding`] policy.

@@ -1,8 +1,9 @@
 //! The billable-quantity ledger: how much of each source record is still to bill.
 //!
 //! A source is a record an invoice line bills: a timesheet entry (in hours), an expense or a
-//! milestone (1 for the whole record), or a contract line whose quantity is billed directly
-//! (fixed-fee installments, retainer periods, a prepaid block's hours, manual quantities).
+//! milestone (1 for the whole record). A contract line is a source too when its own quantity
+//! is billed: fixed-fee installments, retainer periods, a prepaid block's hours, manual
+//! quantities.
 //! For each source the ledger sums, over the contract's issued documents:
 //!
 //! - **invoiced**: the quantities that released or paid invoices' lines trace to it;
@@ -53,7 +54,7 @@ impl Source {
     }
 }
 
-/// What the contract's documents did with one source.
+/// Quantities and documents of the contract that trace to one source.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SourceHistory {
     /// Sum over issued invoices.
@@ -80,21 +81,21 @@ pub struct Position {
 }
 
 impl Position {
-    /// The quantity still to bill: `delivered − invoiced + credited`, at least zero and at
-    /// most the delivered quantity.
+    /// Returns the quantity still to bill: `delivered − invoiced + credited`, at least zero and
+    /// at most the delivered quantity.
     pub fn billable(&self) -> Decimal {
         let delivered = self.delivered.max(Decimal::ZERO);
         let remainder = self.delivered - self.invoiced + self.credited;
         remainder.max(Decimal::ZERO).min(delivered)
     }
 
-    /// The quantity billed beyond what was delivered, net of credits: a source invoiced twice,
-    /// or whose delivered quantity shrank after invoicing.
+    /// Returns the quantity billed beyond what was delivered, net of credits. It is positive for
+    /// a source invoiced twice, or whose delivered quantity shrank after invoicing.
     pub fn over_invoiced(&self) -> Decimal {
         (self.invoiced - self.credited - self.delivered).max(Decimal::ZERO)
     }
 
-    /// The quantity billed net of credits.
+    /// Returns the quantity billed net of credits.
     pub fn net_invoiced(&self) -> Decimal {
         self.invoiced - self.credited
     }
@@ -144,8 +145,8 @@ impl Ledger {
         Ledger { histories }
     }
 
-    /// The position of `source` given its delivered quantity. A source no document traces to
-    /// has nothing invoiced or credited.
+    /// Computes the position of `source` given its delivered quantity. A source that no
+    /// document traces to has nothing invoiced or credited.
     pub fn position(&self, source: &RecordRef, delivered: Decimal) -> Position {
         match self.histories.get(source) {
             Some(history) => Position {
@@ -161,7 +162,7 @@ impl Ledger {
         }
     }
 
-    /// The documents that trace to `source`, if any.
+    /// Returns the documents that trace to `source`, if any.
     pub fn history(&self, source: &RecordRef) -> Option<&SourceHistory> {
         self.histories.get(source)
     }

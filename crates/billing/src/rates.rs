@@ -25,7 +25,7 @@ pub struct RateCard {
     pub people: BTreeMap<String, Decimal>,
 }
 
-/// Where a rate came from.
+/// Origin of a rate: the person, the role or the contract line's unit price.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RateBasis {
@@ -108,7 +108,7 @@ impl RateCard {
         Ok(card)
     }
 
-    /// The rate of `employee`'s time: the person's rate, else `role`'s rate, else
+    /// Finds the rate of `employee`'s time: the person's rate, else `role`'s rate, else
     /// `unit_price`.
     pub fn resolve(
         &self,

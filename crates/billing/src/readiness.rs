@@ -3,8 +3,8 @@
 //! [`check`] drafts the invoice from the ready items and lists every reason the contract
 //! cannot be invoiced yet, each an [`Issue`] naming the records and the fix:
 //!
-//! - billable time and expenses dated up to the period's end that are not approved (only time
-//!   on lines billed by the hour counts; time covered by a fixed price does not);
+//! - billable time and expenses dated up to the period's end that are not approved. Only time
+//!   on lines billed by the hour counts, because a fixed price covers the other time;
 //! - milestones reached but not accepted;
 //! - everything the draft could not price ([`crate::invoice::draft`] lists the cases);
 //! - a cap or purchase order without headroom for the draft's untaxed amount, counting the
@@ -139,7 +139,7 @@ fn unapproved_items(input: &BillingInput, ledger: &Ledger) -> Vec<Issue> {
 }
 
 fn not_approved(kind: &str, state: &str, items: &[&BillableItem]) -> Issue {
-    let what = match kind {
+    let subject = match kind {
         "time" => {
             let hours: Decimal = items.iter().map(|i| i.delivered()).sum();
             format!(
@@ -167,7 +167,7 @@ fn not_approved(kind: &str, state: &str, items: &[&BillableItem]) -> Issue {
     Issue::new(
         IssueCode::NotApproved,
         items.iter().map(|i| i.record()).collect(),
-        format!("{what} {status}"),
+        format!("{subject} {status}"),
         fix,
     )
 }
@@ -197,7 +197,7 @@ fn purchase_order_missing(input: &BillingInput) -> Issue {
     )
 }
 
-/// The cap, the purchase order and the client rules that depend on the draft.
+/// Checks the cap, the purchase order and the client rules that depend on the draft.
 fn limits(input: &BillingInput, draft: &Draft) -> Vec<Issue> {
     let mut issues = Vec::new();
     let contract = input.contract;
@@ -335,7 +335,7 @@ mod tests {
         issues.iter().map(|i| i.code).collect()
     }
 
-    /// A time-and-materials contract with 2 approved hours at 120 (240.00 EUR).
+    /// Builds a time-and-materials contract with 2 approved hours at 120 (240.00 EUR).
     fn firm() -> Fixture {
         let mut firm = Fixture::new("EUR");
         firm.line("tm", BillingModel::TimeAndMaterials);
@@ -399,7 +399,7 @@ mod tests {
     }
 
     #[test]
-    fn unapproved_time_covered_by_a_fixed_price_does_not_block() {
+    fn covered_time_does_not_block() {
         let mut firm = firm();
         firm.line("mn", BillingModel::Manual { delivered: dec!(0) });
         firm.time("t2", "2026-11-03", "e-bob", "Consultant", dec!(3), "mn");

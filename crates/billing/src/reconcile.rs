@@ -3,8 +3,8 @@
 //! [`reconcile`] lists the items dated in the period, earlier items that still have something
 //! to bill or were billed twice, and the contract lines billed by their own quantity (fixed
 //! fee, retainer, prepaid block, manual). Each entry has its quantities from the
-//! [`Ledger`], the documents that trace to it, and one [`Status`] with a sentence that says
-//! why. An item is settled when it was invoiced exactly once (net of credit notes, the
+//! [`Ledger`], the documents that trace to it, and one [`Status`] with a sentence that gives
+//! the reason. An item is settled when it was invoiced exactly once (net of credit notes, the
 //! invoiced quantity equals the delivered one), is not billable, or is not due yet. Every
 //! other status is something for finance to act on.
 
@@ -18,11 +18,12 @@ use crate::issue::{Issue, IssueCode};
 use crate::quantity::{Ledger, Position, SourceHistory};
 use crate::readiness::{Readiness, check_with_ledger};
 
-/// How an item stands at the end of the period.
+/// The billing state of an entry at the end of the period.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
-    /// Invoiced exactly once, net of credit notes.
+    /// Invoiced in full and no more: net of credit notes, the invoiced quantity equals the
+    /// delivered quantity.
     Invoiced,
     /// Marked not billable, or covered by the fixed price of its contract line.
     NotBillable,
@@ -42,7 +43,7 @@ pub enum Status {
     Blocked,
     /// Credited, billable again, and not invoiced again yet.
     CreditedNotRebilled,
-    /// Ready and nothing blocks it; the next draft bills it.
+    /// Ready with nothing blocking it, so the next draft bills it.
     ReadyToBill,
     /// Invoiced more than delivered, net of credit notes.
     InvoicedTwice,
@@ -66,7 +67,7 @@ impl Status {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Entry {
     pub source: RecordRef,
-    /// The item's date; `None` for contract lines.
+    /// The item's date, `None` for contract lines.
     pub date: Option<NaiveDate>,
     pub delivered: Decimal,
     pub invoiced: Decimal,
@@ -74,7 +75,7 @@ pub struct Entry {
     /// The quantity still to bill.
     pub unbilled: Decimal,
     pub status: Status,
-    /// Why the entry has its status, naming the documents or the blocking reason.
+    /// Sentence giving the reason for the status, naming the documents or the blocker.
     pub reason: String,
     pub invoices: Vec<String>,
     pub credit_notes: Vec<String>,
@@ -90,7 +91,7 @@ pub struct Reconciliation {
 }
 
 impl Reconciliation {
-    /// The entries that need attention: every status except the settled ones.
+    /// Returns the entries that need attention: every status except the settled ones.
     pub fn open_entries(&self) -> impl Iterator<Item = &Entry> {
         self.entries.iter().filter(|e| !e.status.is_settled())
     }
@@ -272,7 +273,7 @@ fn over_invoiced(position: &Position, history: Option<&SourceHistory>) -> Option
     ))
 }
 
-/// The status of a source with nothing left to bill.
+/// Classifies a source with nothing left to bill.
 fn settled(position: &Position, history: Option<&SourceHistory>) -> (Status, String) {
     if position.over_credited > Decimal::ZERO {
         return (
@@ -293,7 +294,7 @@ fn settled(position: &Position, history: Option<&SourceHistory>) -> (Status, Str
     )
 }
 
-/// The status of an item whose record is not ready to bill.
+/// Classifies an item whose record is not ready to bill.
 fn waiting(item: &BillableItem) -> (Status, String) {
     match &item.kind {
         ItemKind::Milestone {
@@ -311,7 +312,7 @@ fn waiting(item: &BillableItem) -> (Status, String) {
     }
 }
 
-/// The status of a ready source with something left to bill.
+/// Classifies a ready source with something left to bill.
 fn open_status(
     gate: &Readiness,
     record: &RecordRef,

@@ -9,9 +9,9 @@
 //! | `requires_po` | `true` or `false` | the gate blocks a contract with no purchase-order number |
 //! | `min_invoice_amount` | decimal, contract currency | the gate blocks a draft whose untaxed amount is lower |
 //! | `max_hours_per_line` | decimal hours | the gate blocks a draft with a time line of more hours |
-//! | `group_by` | `contract_line`, `project` or `employee` | how time lines are split beyond contract line and rate; default `contract_line` |
-//! | `rounding` | `per_line` or `per_document` | the draft's rounding policy; default `per_line` |
-//! | `expense_markup` | decimal percent | added to rebilled expenses; default 0 |
+//! | `group_by` | `contract_line`, `project` or `employee` | how time lines are split beyond contract line and rate (default `contract_line`) |
+//! | `rounding` | `per_line` or `per_document` | the draft's rounding policy (default `per_line`) |
+//! | `expense_markup` | decimal percent | added to rebilled expenses (default 0) |
 //!
 //! Example: `{"requires_po": true, "min_invoice_amount": "500", "max_hours_per_line": "200",
 //! "group_by": "project"}`. An unknown key is an error, so a misspelt rule is never ignored.
@@ -26,7 +26,7 @@ use crate::issue::InputError;
 const KNOWN_RULES: &str =
     "requires_po, min_invoice_amount, max_hours_per_line, group_by, rounding, expense_markup";
 
-/// How time lines are split beyond contract line and rate.
+/// Split of time lines beyond contract line and rate.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GroupBy {

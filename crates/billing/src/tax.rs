@@ -55,7 +55,7 @@ pub struct TaxRate {
 }
 
 impl TaxRate {
-    /// A rate that is not reverse-charged.
+    /// Builds a rate that is not reverse-charged.
     pub fn standard(percent: Decimal) -> TaxRate {
         TaxRate {
             percent,
@@ -71,7 +71,7 @@ pub struct TaxTable {
     countries: BTreeMap<String, CountryTaxes>,
 }
 
-/// Why no tax rate applies to a client.
+/// Reason no tax rate applies to a client.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TaxError {
     /// The client has no country, so its taxes are unknown.
@@ -81,7 +81,7 @@ pub enum TaxError {
 }
 
 impl TaxError {
-    /// What is missing, naming the client and the country.
+    /// Describes what is missing, naming the client and the country.
     pub fn message(&self) -> String {
         match self {
             TaxError::MissingCountry { client } => {
@@ -93,7 +93,7 @@ impl TaxError {
         }
     }
 
-    /// What to change so that a rate applies.
+    /// Returns the change that makes a rate apply.
     pub fn fix(&self) -> String {
         match self {
             TaxError::MissingCountry { .. } => {
@@ -165,9 +165,9 @@ impl TaxTable {
         &self.firm_country
     }
 
-    /// The tax rate of a line of `category` billed to `client`: 0 % under the reverse charge
-    /// for a business in another EU member state, else the client country's rate for the
-    /// category, else that country's default rate.
+    /// Looks up the tax rate of a line of `category` billed to `client`. A business in another
+    /// EU member state gets 0 % under the reverse charge. Other clients get their country's
+    /// rate for the category, else that country's default rate.
     pub fn rate(&self, client: &Client, category: &str) -> Result<TaxRate, TaxError> {
         let Some(country) = client.country.as_deref().map(str::trim) else {
             return Err(TaxError::MissingCountry {

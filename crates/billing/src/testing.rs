@@ -36,7 +36,7 @@ pub struct Fixture {
 }
 
 impl Fixture {
-    /// A contract in `code` for an Italian business client, with the rate card
+    /// Builds a contract in `code` for an Italian business client, with the rate card
     /// Consultant 120, Senior 150 and employee e-ada 175, and no lines.
     pub fn new(code: &str) -> Fixture {
         let currency = currency(code);

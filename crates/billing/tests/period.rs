@@ -1,6 +1,7 @@
-//! One contract through a whole billing period: October was invoiced and partly credited; in
-//! November the gate blocks on unapproved work, the work is approved, the invoice is drafted
-//! for every billing model and released, and the period reconciles with nothing billed twice.
+//! One contract through a whole billing period. October was invoiced and partly credited. In
+//! November the gate blocks on unapproved work until it is approved. Then the invoice is
+//! drafted for every billing model and released, and the period reconciles with nothing
+//! billed twice.
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
@@ -156,9 +157,11 @@ fn milestone(
     }
 }
 
+/// Builds one contract line per billing model.
 fn lines() -> Vec<ContractLine> {
     let mut consulting = ContractLine::new("l-tm", "Consulting", BillingModel::TimeAndMaterials);
     consulting.unit_price = Some(dec!(110));
+
     let installment = |due: &str, amount: Decimal| Installment {
         due_on: day(due),
         amount,
@@ -175,9 +178,11 @@ fn lines() -> Vec<ContractLine> {
             ],
         },
     );
+
     let mut delivery = ContractLine::new("l-ms", "Delivery", BillingModel::Milestone);
     delivery.quantity = Some(dec!(1));
     delivery.unit_price = Some(dec!(20000));
+
     let mut support = ContractLine::new(
         "l-rt",
         "Support",
@@ -188,6 +193,7 @@ fn lines() -> Vec<ContractLine> {
         },
     );
     support.unit_price = Some(dec!(1500));
+
     let mut advisory = ContractLine::new(
         "l-pp",
         "Advisory",
@@ -198,12 +204,14 @@ fn lines() -> Vec<ContractLine> {
     );
     advisory.quantity = Some(dec!(20));
     advisory.unit_price = Some(dec!(130));
+
     let mut licences = ContractLine::new(
         "l-mn",
         "Licences",
         BillingModel::Manual { delivered: dec!(8) },
     );
     licences.unit_price = Some(dec!(45));
+
     vec![consulting, design, delivery, support, advisory, licences]
 }
 
@@ -262,7 +270,7 @@ fn books() -> Books {
     ];
 
     // October's invoice billed o1, o2, the first installment and retainer period, the
-    // prepaid block with 12 hours drawn, and 5 licences; a credit note then returned o2.
+    // prepaid block with 12 hours drawn, and 5 licences. A credit note then returned o2.
     let october = BillingDocument {
         id: "inv-10".into(),
         move_type: MoveType::Invoice,

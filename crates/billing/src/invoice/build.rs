@@ -24,7 +24,7 @@ pub(crate) struct Outcome {
     pub issues: Vec<Issue>,
 }
 
-/// Drafts what `input` has ready; see [`super::draft`] for what each model bills.
+/// Drafts what `input` has ready. [`super::draft`] lists what each model bills.
 pub(crate) fn build(input: &BillingInput, ledger: &Ledger) -> Outcome {
     let mut builder = Builder {
         input,
@@ -72,7 +72,7 @@ pub(crate) fn build(input: &BillingInput, ledger: &Ledger) -> Outcome {
     builder.finish()
 }
 
-/// The issue raised when nothing in the period is left to bill.
+/// Builds the issue raised when nothing in the period is left to bill.
 pub(crate) fn nothing_to_bill(input: &BillingInput) -> Issue {
     Issue::new(
         IssueCode::NothingToBill,
@@ -120,7 +120,7 @@ struct PendingLine {
 }
 
 impl PendingLine {
-    /// A line drawn from `line`, with its discount, service and unit.
+    /// Starts a line drawn from `line`, with its discount, service and unit.
     fn on(line: &ContractLine, kind: LineKind, tax: TaxRate) -> PendingLine {
         PendingLine {
             kind,
@@ -249,7 +249,8 @@ impl<'a> Builder<'a> {
             IssueCode::MissingContractLine,
             vec![milestone.record()],
             format!(
-                "milestone {} is priced as a percentage but names no contract line",
+                "milestone {} has no fixed amount and names no contract line to take a \
+                 percentage of",
                 milestone.id
             ),
             "set the milestone's contract line, or give it a fixed amount",
@@ -295,7 +296,8 @@ impl<'a> Builder<'a> {
         ));
     }
 
-    /// The tax of lines drawn from `line`: its own rate, else the tax table's.
+    /// Finds the tax rate of lines drawn from `line`: the line's own rate, else the tax
+    /// table's. Reports the problem and returns `None` when the table has no rate.
     fn line_tax(&mut self, line: &ContractLine) -> Option<TaxRate> {
         if let Some(percent) = line.tax_rate {
             return Some(TaxRate::standard(percent));
@@ -409,7 +411,7 @@ impl<'a> Builder<'a> {
         let contract = &self.input.contract.id;
         let mut records: Vec<RecordRef> = entries.iter().map(|e| e.item.record()).collect();
         records.push(line.record());
-        let who = match role {
+        let person = match role {
             Some(role) => format!("employee {employee} (role `{role}`)"),
             None => format!("employee {employee} (no role)"),
         };
@@ -429,7 +431,7 @@ impl<'a> Builder<'a> {
             IssueCode::MissingRate,
             records,
             format!(
-                "{} timesheet entries ({} h) of {who} on contract line {} have no rate",
+                "{} timesheet entries ({} h) of {person} on contract line {} have no rate",
                 entries.len(),
                 hours.normalize(),
                 line.id
@@ -933,7 +935,8 @@ impl<'a> Builder<'a> {
     }
 }
 
-/// The whole units in a non-negative quantity, such as installments or retainer periods.
+/// Counts the whole units in a non-negative quantity, such as installments or retainer
+/// periods.
 fn whole_units(quantity: Decimal) -> usize {
     quantity.trunc().to_usize().unwrap_or(0)
 }

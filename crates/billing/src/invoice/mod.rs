@@ -9,7 +9,7 @@
 //! | fixed fee | one line per installment of the schedule that fell due and is not billed yet |
 //! | milestone | one line per accepted milestone: its amount, or its percentage of the contract line's quantity × unit price |
 //! | retainer | one line per period started and not billed yet, at the line's unit price |
-//! | prepaid hours | the block at the line's unit price per hour while unbilled; a zero-priced drawdown line for time within the block; an overage line for time beyond it at the overage rate |
+//! | prepaid hours | the block at the line's unit price per hour while unbilled, a zero-priced drawdown line for time within the block, and an overage line for time beyond it at the overage rate |
 //! | manual | the delivered quantity not billed yet, at the line's unit price |
 //! | rebillable expenses | one line per expense category at cost, plus the `expense_markup` rule |
 //!
@@ -38,7 +38,8 @@ use crate::quantity::{Ledger, Source};
 pub(crate) use build::{build, nothing_to_bill};
 pub use totals::{DocumentTotals, LineAmounts, LineTotals, compute_totals};
 
-/// Where amounts are rounded to the currency's minor unit; recorded on the invoice.
+/// Rounding policy of a document, recorded on the invoice: where amounts are rounded to the
+/// currency's minor unit.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Rounding {
@@ -58,7 +59,7 @@ impl Rounding {
         }
     }
 
-    /// The name stored in the invoice's `rounding` field.
+    /// Returns the name stored in the invoice's `rounding` field.
     pub fn as_str(self) -> &'static str {
         match self {
             Rounding::PerLine => "per_line",
@@ -67,7 +68,7 @@ impl Rounding {
     }
 }
 
-/// What an invoice line bills.
+/// Kind of charge an invoice line bills.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LineKind {
@@ -107,7 +108,7 @@ pub struct DraftLine {
     pub unit_price: Money,
     /// Discount in percent.
     pub discount: Decimal,
-    /// Tax rate in percent; 0 under the reverse charge.
+    /// Tax rate in percent, 0 under the reverse charge.
     pub tax_rate: Decimal,
     pub reverse_charge: bool,
     pub subtotal: Money,
@@ -116,7 +117,7 @@ pub struct DraftLine {
     pub sources: Vec<Source>,
 }
 
-/// How a prepaid block stands after the draft.
+/// State of a prepaid block after the draft.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PrepaidUsage {
     pub contract_line: String,
@@ -171,11 +172,11 @@ impl std::error::Error for DraftError {}
 /// Drafts the invoice for `input`: every ready item and every line term due by the period's
 /// end, less what issued documents already billed.
 ///
-/// Fails with every problem found when any ready item cannot be priced (no rate, no contract
-/// line, another currency, incomplete line terms, no tax rate), so nothing is silently left
-/// out or priced at zero, and when nothing is left to bill. Items that are not ready (not
-/// approved, not accepted, not billable) are not billed and do not fail the draft; the
-/// readiness gate reports them.
+/// Fails with every problem found when any ready item cannot be priced: no rate, no contract
+/// line, another currency, incomplete line terms or no tax rate. So nothing is silently left
+/// out or priced at zero. It also fails when nothing is left to bill. Items that are not
+/// ready (not approved, not accepted, not billable) are not billed and do not fail the
+/// draft, because the readiness gate reports them.
 pub fn draft(input: &BillingInput) -> Result<Draft, DraftError> {
     let ledger = Ledger::from_documents(input.documents);
     let outcome = build(input, &ledger);

@@ -95,7 +95,7 @@ fn yen_draft_has_whole_amounts() {
     for rounding in [Rounding::PerLine, Rounding::PerDocument] {
         firm.rules.rounding = rounding;
         let draft = draft(&firm.input()).unwrap();
-        // 3.75 h × 12345 = 46293.75; tax 10 % on it and on the 3300 of travel.
+        // 3.75 h × 12345 = 46293.75, and tax is 10 % of it and of the 3300 of travel.
         assert_eq!(draft.lines[0].subtotal.amount.to_string(), "46294");
         assert_eq!(draft.untaxed.amount.to_string(), "49594");
         assert_eq!(draft.tax.amount.to_string(), "4959");

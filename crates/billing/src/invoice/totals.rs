@@ -8,9 +8,9 @@
 //!   and rounded, and the document's amounts are the sums of the lines.
 //! - `per_document`: the document's untaxed amount is the rounded sum of the exact subtotals,
 //!   and its tax the rounded sum of the exact taxes. Each line shows its rounded amounts,
-//!   adjusted so that they add up to the document's: the difference, a whole number of minor
-//!   units, is given one unit at a time to the lines whose rounding moved them furthest the
-//!   other way (largest remainder first, earlier lines first on ties).
+//!   adjusted so that they add up to the document's. The difference is a whole number of
+//!   minor units. It is given one unit at a time to the lines whose rounding moved them
+//!   furthest the other way: largest remainder first, and earlier lines first on ties.
 //!
 //! Under both policies a line's total is its subtotal plus its tax, so the line totals sum
 //! exactly to the document total.
@@ -21,7 +21,7 @@ use steward_domain::{Currency, Money};
 
 use crate::invoice::Rounding;
 
-/// What a line's amounts are computed from. Percentages are 0 to 100.
+/// Inputs of one line's amounts. Percentages are 0 to 100.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LineAmounts {
     pub quantity: Decimal,
@@ -214,7 +214,7 @@ mod tests {
         assert_lines_sum_to_document(&per_line);
 
         let per_document = compute_totals(&lines, currency("JPY"), Rounding::PerDocument);
-        // Exact untaxed 18517.5 + 21372.8625 + 333 = 40223.3625; exact tax 1851.75 +
+        // Exact untaxed 18517.5 + 21372.8625 + 333 = 40223.3625, and exact tax 1851.75 +
         // 2137.28625 + 26.64 = 4015.67625.
         assert_eq!(per_document.untaxed.amount, dec!(40223));
         assert_eq!(per_document.tax.amount, dec!(4016));
@@ -248,7 +248,7 @@ mod tests {
     fn bahraini_dinar_keeps_three_decimals() {
         let lines = [line(dec!(3), dec!(10.125), dec!(10), dec!(10))];
         let totals = compute_totals(&lines, currency("BHD"), Rounding::PerLine);
-        // 30.375 less 10 % is 27.3375, rounded 27.338; tax 2.7338 rounds to 2.734
+        // 30.375 less 10 % is 27.3375, rounded 27.338, and tax 2.7338 rounds to 2.734.
         assert_eq!(totals.untaxed.amount.to_string(), "27.338");
         assert_eq!(totals.tax.amount.to_string(), "2.734");
         assert_eq!(totals.total.amount.to_string(), "30.072");
