@@ -229,7 +229,10 @@ impl Checker<'_> {
             None | Some("first") => Hit::First,
             Some("collect") => Hit::Collect,
             Some(other) => {
-                let at = spec.hit.as_ref().map_or(spec.id.referenced, |h| h.referenced);
+                let at = spec
+                    .hit
+                    .as_ref()
+                    .map_or(spec.id.referenced, |h| h.referenced);
                 self.error(
                     &at,
                     format!("hit policy `{other}` is unknown; use `first` or `collect`"),
@@ -361,7 +364,9 @@ impl Checker<'_> {
             Value::Null => {
                 self.error(
                     at,
-                    format!("the test on `{column}` is empty; leave the column out to match anything"),
+                    format!(
+                        "the test on `{column}` is empty; leave the column out to match anything"
+                    ),
                 );
                 return None;
             }
@@ -492,7 +497,11 @@ impl Checker<'_> {
         }
         let mut roles = BTreeMap::new();
         for (name, role) in &spec.roles {
-            let limit = self.limit(&role.value.limit.value, &role.value.limit.referenced, &currency);
+            let limit = self.limit(
+                &role.value.limit.value,
+                &role.value.limit.referenced,
+                &currency,
+            );
             if let Some(limit) = limit {
                 roles.insert(
                     name.clone(),
@@ -529,7 +538,10 @@ impl Checker<'_> {
                 for (code, amount) in map {
                     let code = code.trim().to_ascii_uppercase();
                     if Currency::from_code(&code).is_none() {
-                        self.error(at, format!("`{code}` is not an ISO 4217 currency code; {help}"));
+                        self.error(
+                            at,
+                            format!("`{code}` is not an ISO 4217 currency code; {help}"),
+                        );
                         return None;
                     }
                     amounts.insert(code, self.amount(amount, at, help)?);
@@ -674,7 +686,10 @@ policies:
                 (2, "role:finance".to_string(), 2),
             ]
         );
-        assert_eq!(result.steps[2].template.deadline.unwrap().to_string(), "1 days");
+        assert_eq!(
+            result.steps[2].template.deadline.unwrap().to_string(),
+            "1 days"
+        );
         let standard = policy.evaluate(&facts(json!({"terms": "standard", "amount": 900})));
         assert_eq!(standard.rows, vec![1]);
     }
@@ -764,6 +779,10 @@ policies:
         assert!(over.contains("1000 USD does not cover 1001 USD"), "{over}");
         let other = limit.covers(Decimal::from(10), "EUR").unwrap_err();
         assert!(other.contains("does not convert EUR"), "{other}");
-        assert!(Limit::Unlimited.covers(Decimal::from(10_000_000), "JPY").is_ok());
+        assert!(
+            Limit::Unlimited
+                .covers(Decimal::from(10_000_000), "JPY")
+                .is_ok()
+        );
     }
 }

@@ -117,9 +117,7 @@ pub fn check(
     }
     let decided_elsewhere = |index: usize| {
         steps.iter().enumerate().any(|(i, s)| {
-            i != index
-                && s.counts()
-                && s.decisions.iter().any(|d| d.by == decider.id)
+            i != index && s.counts() && s.decisions.iter().any(|d| d.by == decider.id)
         })
     };
     let candidates: Vec<usize> = match wanted {
@@ -131,7 +129,9 @@ pub fn check(
             };
             vec![index]
         }
-        None => (0..steps.len()).filter(|&i| steps[i].state == "pending").collect(),
+        None => (0..steps.len())
+            .filter(|&i| steps[i].state == "pending")
+            .collect(),
     };
     let mut reasons = Vec::new();
     for index in candidates {
@@ -176,7 +176,10 @@ pub fn check(
         }
     }
     if reasons.is_empty() {
-        reasons.push(format!("no step of this request waits for {}", decider.name));
+        reasons.push(format!(
+            "no step of this request waits for {}",
+            decider.name
+        ));
     }
     Err(Refusal::Forbidden(reasons.join("; ")))
 }
@@ -203,10 +206,12 @@ fn may_decide(
             return Ok(None);
         }
         let Some(person) = router.directory.person(approver) else {
-            return Err(format!("step {} waits for {approver}, not for {}", step.id, decider.name));
+            return Err(format!(
+                "step {} waits for {approver}, not for {}",
+                step.id, decider.name
+            ));
         };
-        if person.delegate.as_deref() == Some(decider.id.as_str()) && person.is_away(router.today)
-        {
+        if person.delegate.as_deref() == Some(decider.id.as_str()) && person.is_away(router.today) {
             router.eligible(decider, acting, request, &others)?;
             return Ok(Some(person.id));
         }
@@ -271,9 +276,10 @@ pub fn progress(steps: &[StepView], index: usize, verdict: Verdict) -> Progress 
         return result;
     }
     result.step_state = Some("approved");
-    let stage_done = steps.iter().enumerate().all(|(i, s)| {
-        i == index || !s.counts() || s.stage != step.stage || s.state == "approved"
-    });
+    let stage_done = steps
+        .iter()
+        .enumerate()
+        .all(|(i, s)| i == index || !s.counts() || s.stage != step.stage || s.state == "approved");
     if !stage_done {
         return result;
     }

@@ -119,7 +119,10 @@ pub fn compute(requests: &[RequestFact], steps: &[StepFact], now: DateTime<Utc>)
             ("approved" | "rejected", Some(decided)) => {
                 let hours = hours_between(request.created_at, decided);
                 request_hours.push(hours);
-                policy_hours.entry(request.policy.clone()).or_default().push(hours);
+                policy_hours
+                    .entry(request.policy.clone())
+                    .or_default()
+                    .push(hours);
             }
             _ => {}
         }

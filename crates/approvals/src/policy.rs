@@ -328,7 +328,7 @@ fn shorter(a: Option<Offset>, b: Option<Offset>) -> Option<Offset> {
 }
 
 /// An authority limit.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Limit {
     Unlimited,
@@ -381,7 +381,7 @@ impl fmt::Display for Limit {
     }
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct RoleAuthority {
     pub limit: Limit,
     /// Employee ids, names or e-mails.
@@ -389,7 +389,7 @@ pub struct RoleAuthority {
 }
 
 /// Roles, members and limits of the firm.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct Authority {
     pub currency: Option<String>,
     pub roles: BTreeMap<String, RoleAuthority>,

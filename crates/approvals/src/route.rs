@@ -28,30 +28,33 @@ pub struct Person {
     /// Who decides for the person while they are away.
     pub delegate: Option<String>,
     pub calendar: Option<Calendar>,
+    /// Job title, which authority members may name instead of the person.
+    pub title: Option<String>,
 }
 
 impl Person {
     pub fn is_away(&self, day: NaiveDate) -> bool {
-        self.away.iter().any(|(from, to)| *from <= day && day <= *to)
+        self.away
+            .iter()
+            .any(|(from, to)| *from <= day && day <= *to)
     }
 
-    /// True when `key` is the person's id, name or e-mail, ignoring case.
+    /// True when `key` is the person's id, name, e-mail or job title, ignoring case.
     pub fn answers_to(&self, key: &str) -> bool {
         let key = key.trim();
         self.id == key
             || self.name.eq_ignore_ascii_case(key)
-            || self
-                .email
-                .as_deref()
-                .is_some_and(|e| e.eq_ignore_ascii_case(key))
+            || [&self.email, &self.title]
+                .iter()
+                .any(|v| v.as_deref().is_some_and(|v| v.eq_ignore_ascii_case(key)))
     }
 }
 
 /// The employees routing can look up.
 pub trait Directory {
     fn person(&self, id: &str) -> Option<Person>;
-    /// Finds an employee by id, name or e-mail.
-    fn find(&self, key: &str) -> Option<Person>;
+    /// Every employee whose id, name, e-mail or job title is `key`.
+    fn find(&self, key: &str) -> Vec<Person>;
 }
 
 /// What is being approved, as routing sees it.
@@ -112,7 +115,9 @@ impl Router<'_> {
         if own.is_some() {
             return own;
         }
-        let acting = role.and_then(|r| authority.roles.get(r)).map(|r| r.limit.clone());
+        let acting = role
+            .and_then(|r| authority.roles.get(r))
+            .map(|r| r.limit.clone());
         let held = authority
             .roles
             .values()
@@ -172,7 +177,8 @@ impl Router<'_> {
         let mut people: Vec<Person> = role
             .members
             .iter()
-            .filter_map(|m| self.directory.find(m))
+            .flat_map(|m| self.directory.find(m))
+            .filter(|p| p.active)
             .collect();
         people.sort_by(|a, b| a.id.cmp(&b.id));
         people.dedup_by(|a, b| a.id == b.id);
@@ -223,7 +229,10 @@ impl Router<'_> {
         };
         match approver {
             Approver::Manager | Approver::ManagerOfManager => {
-                let requester = request.requester.as_deref().and_then(|id| self.directory.person(id));
+                let requester = request
+                    .requester
+                    .as_deref()
+                    .and_then(|id| self.directory.person(id));
                 let Some(requester) = requester else {
                     assignment
                         .notes
@@ -254,14 +263,18 @@ impl Router<'_> {
                     }
                 }
             }
-            Approver::Person(key) => match self.directory.find(key) {
-                Some(person) => match self.eligible(&person, None, request, excluded) {
-                    Ok(()) => assignment.approver = Some(person.id),
+            Approver::Person(key) => match self.directory.find(key).as_slice() {
+                [person] => match self.eligible(person, None, request, excluded) {
+                    Ok(()) => assignment.approver = Some(person.id.clone()),
                     Err(why) => assignment.notes.push(why),
                 },
-                None => assignment
+                [] => assignment
                     .notes
                     .push(format!("no employee answers to `{key}`")),
+                several => assignment.notes.push(format!(
+                    "{} employees answer to `{key}`; name one by e-mail or id in the policy",
+                    several.len()
+                )),
             },
         }
         assignment
@@ -394,7 +407,11 @@ impl Router<'_> {
         if let Some(fallback) = &policy.fallback {
             let mut next = self.assign_one(fallback, request, excluded);
             next.candidates.retain(|c| !current.deciders().contains(c));
-            if next.approver.as_ref().is_some_and(|a| current.deciders().contains(a)) {
+            if next
+                .approver
+                .as_ref()
+                .is_some_and(|a| current.deciders().contains(a))
+            {
                 next.approver = None;
             }
             if !next.is_empty() {
@@ -415,7 +432,11 @@ impl Router<'_> {
 
 /// Adds `offset` to `from`: calendar time, or working days of `calendar` keeping the time of
 /// day. Without a calendar, working days are Monday to Friday.
-pub fn add_offset(from: DateTime<Utc>, offset: Offset, calendar: Option<&Calendar>) -> DateTime<Utc> {
+pub fn add_offset(
+    from: DateTime<Utc>,
+    offset: Offset,
+    calendar: Option<&Calendar>,
+) -> DateTime<Utc> {
     if let Some(duration) = offset.as_duration() {
         return from + duration;
     }
@@ -445,7 +466,11 @@ fn add_weekdays(from: NaiveDate, days: i64) -> NaiveDate {
 }
 
 /// Subtracts `offset` from `deadline`, for reminders.
-pub fn before(deadline: DateTime<Utc>, offset: Offset, calendar: Option<&Calendar>) -> DateTime<Utc> {
+pub fn before(
+    deadline: DateTime<Utc>,
+    offset: Offset,
+    calendar: Option<&Calendar>,
+) -> DateTime<Utc> {
     add_offset(
         deadline,
         Offset {

@@ -42,8 +42,12 @@ impl Directory for Firm {
         self.0.get(id).cloned()
     }
 
-    fn find(&self, key: &str) -> Option<Person> {
-        self.0.values().find(|p| p.answers_to(key)).cloned()
+    fn find(&self, key: &str) -> Vec<Person> {
+        self.0
+            .values()
+            .filter(|p| p.answers_to(key))
+            .cloned()
+            .collect()
     }
 }
 
@@ -113,7 +117,12 @@ fn route(firm: &Firm, request: &RequestInfo) -> Vec<StepView> {
         steps.push(StepView {
             id: format!("s{}", i + 1),
             stage: planned.stage,
-            state: if planned.stage == 1 { "pending" } else { "waiting" }.into(),
+            state: if planned.stage == 1 {
+                "pending"
+            } else {
+                "waiting"
+            }
+            .into(),
             assignment,
             approvals_needed: planned.template.approvals,
             decisions: Vec::new(),
@@ -221,7 +230,10 @@ fn an_employee_who_is_their_own_manager_escalates() {
     assert_eq!(step.assignment.candidates, vec!["dora".to_string()]);
     let notes = step.assignment.notes.join(" | ");
     assert!(notes.contains("Sam Self is their own manager"), "{notes}");
-    assert!(notes.contains("escalated to the policy's fallback"), "{notes}");
+    assert!(
+        notes.contains("escalated to the policy's fallback"),
+        "{notes}"
+    );
     assert!(decide_as(&firm, &request, &steps, "sam").is_err());
     assert!(decide_as(&firm, &request, &steps, "dora").is_ok());
 }
@@ -265,7 +277,10 @@ fn nobody_approves_two_steps_and_a_role_step_needs_two_people() {
         &firm.person("fiona").unwrap(),
     )
     .unwrap_err();
-    assert!(matches!(&refusal, Refusal::Forbidden(m) if m.contains("not open yet")), "{refusal:?}");
+    assert!(
+        matches!(&refusal, Refusal::Forbidden(m) if m.contains("not open yet")),
+        "{refusal:?}"
+    );
 
     let progress = approve(&mut steps, 0, "dora");
     assert_eq!(progress.open, vec![1]);
@@ -278,7 +293,10 @@ fn nobody_approves_two_steps_and_a_role_step_needs_two_people() {
     let first = approve(&mut steps, 1, "fiona");
     assert_eq!(first.step_state, None, "one of two approvals");
     let again = decide_as(&firm, &request, &steps, "fiona").unwrap_err();
-    assert!(matches!(&again, Refusal::Conflict(m) if m.contains("already decided")), "{again:?}");
+    assert!(
+        matches!(&again, Refusal::Conflict(m) if m.contains("already decided")),
+        "{again:?}"
+    );
     let second = approve(&mut steps, 1, "frank");
     assert_eq!(second.step_state, Some("approved"));
     assert_eq!(second.request_state, Some("approved"));
@@ -304,7 +322,10 @@ fn a_decided_request_refuses_later_decisions_as_a_conflict() {
         &firm.person("mark").unwrap(),
     )
     .unwrap_err();
-    assert!(matches!(&refusal, Refusal::Conflict(m) if m.contains("already approved")), "{refusal:?}");
+    assert!(
+        matches!(&refusal, Refusal::Conflict(m) if m.contains("already approved")),
+        "{refusal:?}"
+    );
 }
 
 #[test]
@@ -353,7 +374,11 @@ fn escalation_goes_to_the_approvers_manager_then_the_fallback() {
     let steps = route(&firm, &request);
     let next = router.escalate(&policy, &steps[0].assignment, &request, &BTreeSet::new());
     assert_eq!(next.approver.as_deref(), Some("dora"));
-    assert!(next.notes.iter().any(|n| n.contains("escalated from Mark Manager to their manager Dora Director")));
+    assert!(
+        next.notes
+            .iter()
+            .any(|n| n.contains("escalated from Mark Manager to their manager Dora Director"))
+    );
     // Above Dora there is nobody, and the fallback is Dora herself.
     let top = router.escalate(&policy, &next, &request, &BTreeSet::new());
     assert!(top.is_empty());

@@ -36,6 +36,10 @@ pub async fn open_engine_with(
         .reload_rules()
         .await
         .context("cannot load the stored rules")?;
+    engine
+        .reload_policies()
+        .await
+        .context("cannot load the stored approval policies")?;
     Ok(engine)
 }
 
@@ -78,15 +82,31 @@ pub async fn rules(command: RulesCommand) -> anyhow::Result<ExitCode> {
                     dir.display()
                 );
             }
-            match steward_rules::load_dir(&dir) {
-                Ok(rules) => {
+            let rules = steward_rules::load_dir(&dir);
+            let approvals = steward_approvals::load_dir(&dir);
+            match (rules, approvals) {
+                (Ok(rules), Ok(approvals)) => {
                     println!("{} rules in {} are valid", rules.len(), dir.display());
                     for rule in &rules {
                         println!("  {}: {}", rule.id, rule.trigger.describe());
                     }
+                    if !approvals.is_empty() {
+                        println!("{} approval policies are valid", approvals.policies.len());
+                        for policy in &approvals.policies {
+                            println!(
+                                "  {}: routes {} by {} rows",
+                                policy.id,
+                                policy.request_kinds.join(", "),
+                                policy.rows.len()
+                            );
+                        }
+                    }
                     Ok(ExitCode::SUCCESS)
                 }
-                Err(diagnostics) => {
+                (rules, approvals) => {
+                    let mut diagnostics = rules.err().unwrap_or_default();
+                    diagnostics.extend(approvals.err().unwrap_or_default());
+                    diagnostics.sort();
                     for diagnostic in &diagnostics {
                         println!("{diagnostic}");
                     }

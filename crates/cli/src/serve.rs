@@ -45,6 +45,10 @@ pub struct ServeArgs {
 /// The example rules shipped in the repository, installed by `--demo`.
 const EXAMPLE_RULES: &[(&str, &str)] = &[
     (
+        "rules/examples/approvals.yaml",
+        include_str!("../../../rules/examples/approvals.yaml"),
+    ),
+    (
         "rules/examples/controls.yaml",
         include_str!("../../../rules/examples/controls.yaml"),
     ),
@@ -98,9 +102,22 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 lines.join("\n")
             )
         })?;
+        let approvals = steward_approvals::load_dir(dir).map_err(|diagnostics| {
+            let lines: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
+            anyhow::anyhow!(
+                "the approval policies in {} have errors:\n{}",
+                dir.display(),
+                lines.join("\n")
+            )
+        })?;
         let changes = engine.install_file_rules(rules).await?;
         for change in changes.iter().filter(|c| c.change != "unchanged") {
             tracing::info!(rule = %change.rule_id, version = change.version, change = change.change, "rule installed");
+        }
+        for change in engine.install_policies(approvals).await? {
+            if change.change != "unchanged" {
+                tracing::info!(policy = %change.policy_id, version = change.version, change = change.change, "approval policy installed");
+            }
         }
     }
 
@@ -137,7 +154,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             Arc::clone(&engine).run_worker(stopped.clone()),
         ));
     }
-    workers.push(tokio::spawn(Arc::clone(&engine).run_scheduler(stopped.clone())));
+    workers.push(tokio::spawn(
+        Arc::clone(&engine).run_scheduler(stopped.clone()),
+    ));
 
     eprintln!(
         "steward is serving {} on http://{address}",
@@ -174,7 +193,12 @@ async fn fill_demo(engine: &Arc<Engine>, install_examples: bool) -> anyhow::Resu
         if let Some(first) = diagnostics.first() {
             bail!("the bundled example rules do not compile: {first}");
         }
+        let (approvals, diagnostics) = steward_approvals::compile_sources(&sources);
+        if let Some(first) = diagnostics.first() {
+            bail!("the bundled approval policies do not compile: {first}");
+        }
         engine.install_file_rules(rules).await?;
+        engine.install_policies(approvals).await?;
     }
     let people = steward_store::read_async(engine.store().clone(), |tx| {
         tx.count_records(Kind::Employee, None)

@@ -107,6 +107,7 @@ pub fn compile_version(version: &PolicyVersion) -> Result<Policy, String> {
 pub struct StoreDirectory<'a> {
     tx: &'a dyn ReadTx,
     cache: RefCell<HashMap<String, Option<Person>>>,
+    found: RefCell<HashMap<String, Vec<Person>>>,
 }
 
 impl<'a> StoreDirectory<'a> {
@@ -114,6 +115,7 @@ impl<'a> StoreDirectory<'a> {
         StoreDirectory {
             tx,
             cache: RefCell::new(HashMap::new()),
+            found: RefCell::new(HashMap::new()),
         }
     }
 
@@ -154,6 +156,7 @@ impl<'a> StoreDirectory<'a> {
             away,
             delegate: record.ref_id("delegate").map(str::to_string),
             calendar,
+            title: record.text("role").map(str::to_string),
         })
     }
 }
@@ -170,25 +173,33 @@ impl Directory for StoreDirectory<'_> {
         person
     }
 
-    fn find(&self, key: &str) -> Option<Person> {
+    fn find(&self, key: &str) -> Vec<Person> {
         let key = key.trim();
         if let Some(person) = self.person(key) {
-            return Some(person);
+            return vec![person];
         }
-        for field in ["email", "name"] {
+        if let Some(found) = self.found.borrow().get(key) {
+            return found.clone();
+        }
+        let mut people = Vec::new();
+        for field in ["email", "name", "role"] {
             let query = RecordQuery {
                 kind: Some(Kind::Employee),
                 fields: vec![(field.into(), Value::String(key.to_string()))],
-                limit: 2,
+                limit: 200,
                 ..RecordQuery::default()
             };
-            if let Ok(page) = self.tx.records(&query)
-                && let Some(record) = page.items.first()
-            {
-                return self.person(&record.id);
+            if let Ok(page) = self.tx.records(&query) {
+                people.extend(page.items.iter().filter_map(|r| self.person(&r.id)));
+            }
+            if !people.is_empty() {
+                break;
             }
         }
-        None
+        self.found
+            .borrow_mut()
+            .insert(key.to_string(), people.clone());
+        people
     }
 }
 
@@ -306,7 +317,9 @@ fn derive(tx: &dyn ReadTx, kind: &str, subject: Option<&Record>) -> Result<Deriv
             derived.summary = format!("Time of {} in week {period}", name_of(Some(&employee)));
             derived.requester = Some(employee);
             derived.hours = Some(hours);
-            derived.facts.insert("hours".into(), Value::String(hours.to_string()));
+            derived
+                .facts
+                .insert("hours".into(), Value::String(hours.to_string()));
             derived
                 .facts
                 .insert("billable_hours".into(), Value::String(billable.to_string()));
@@ -316,7 +329,11 @@ fn derive(tx: &dyn ReadTx, kind: &str, subject: Option<&Record>) -> Result<Deriv
             derived.requester = record.ref_id("employee").map(str::to_string);
             derived.amount = record.decimal("amount");
             derived.currency = record.text("currency").map(str::to_string);
-            text_fact(&mut derived.facts, record, &["category", "country", "project"]);
+            text_fact(
+                &mut derived.facts,
+                record,
+                &["category", "country", "project"],
+            );
             derived.summary = format!(
                 "Expense of {} {} by {} for {} on {}",
                 record.text("amount").unwrap_or("?"),
@@ -352,7 +369,9 @@ fn derive(tx: &dyn ReadTx, kind: &str, subject: Option<&Record>) -> Result<Deriv
             );
         }
         (_, Kind::Invoice) => {
-            derived.amount = record.decimal("total").or_else(|| record.decimal("untaxed"));
+            derived.amount = record
+                .decimal("total")
+                .or_else(|| record.decimal("untaxed"));
             derived.currency = record.text("currency").map(str::to_string);
             text_fact(&mut derived.facts, record, &["client"]);
             if let Some(contract) = record
@@ -373,7 +392,9 @@ fn derive(tx: &dyn ReadTx, kind: &str, subject: Option<&Record>) -> Result<Deriv
             derived.requester = record.ref_id("employee").map(str::to_string);
             derived.hours = record.decimal("hours");
             if let Some(hours) = derived.hours {
-                derived.facts.insert("hours".into(), Value::String(hours.to_string()));
+                derived
+                    .facts
+                    .insert("hours".into(), Value::String(hours.to_string()));
             }
             text_fact(&mut derived.facts, record, &["project"]);
             derived.summary = format!(
@@ -387,7 +408,11 @@ fn derive(tx: &dyn ReadTx, kind: &str, subject: Option<&Record>) -> Result<Deriv
         (_, Kind::Allocation) => {
             derived.hours = record.decimal("hours_per_week");
             text_fact(&mut derived.facts, record, &["project"]);
-            derived.summary = format!("{} for allocation {}", kind.replace('_', " "), record.title());
+            derived.summary = format!(
+                "{} for allocation {}",
+                kind.replace('_', " "),
+                record.title()
+            );
         }
         _ => {
             derived.summary = format!(
@@ -399,10 +424,14 @@ fn derive(tx: &dyn ReadTx, kind: &str, subject: Option<&Record>) -> Result<Deriv
         }
     }
     if let Some(amount) = derived.amount {
-        derived.facts.insert("amount".into(), Value::String(amount.to_string()));
+        derived
+            .facts
+            .insert("amount".into(), Value::String(amount.to_string()));
     }
     if let Some(currency) = &derived.currency {
-        derived.facts.insert("currency".into(), Value::String(currency.clone()));
+        derived
+            .facts
+            .insert("currency".into(), Value::String(currency.clone()));
     }
     Ok(derived)
 }
@@ -511,10 +540,13 @@ pub fn open(
         .into());
     };
     let subject = match &spec.subject {
-        Some(r) => Some(tx.record(r.kind, &r.id)?.ok_or_else(|| DomainError::NotFound {
-            kind: r.kind,
-            id: r.id.clone(),
-        })?),
+        Some(r) => Some(
+            tx.record(r.kind, &r.id)?
+                .ok_or_else(|| DomainError::NotFound {
+                    kind: r.kind,
+                    id: r.id.clone(),
+                })?,
+        ),
         None => None,
     };
     let mut derived = derive(tx, &spec.kind, subject.as_ref())?;
@@ -652,7 +684,10 @@ pub fn open(
     let mut fields = Map::new();
     fields.insert("request_kind".into(), Value::String(spec.kind.clone()));
     if let Some(subject) = &derived.subject {
-        fields.insert("subject_kind".into(), Value::String(subject.kind.name().into()));
+        fields.insert(
+            "subject_kind".into(),
+            Value::String(subject.kind.name().into()),
+        );
         fields.insert("subject_id".into(), Value::String(subject.id.clone()));
     }
     if let Some(requester) = &requester {
@@ -705,7 +740,12 @@ pub fn open(
             0,
         );
         if open_now {
-            opening_fields(&mut fields, &step.template, calendars[index].as_ref(), env.now);
+            opening_fields(
+                &mut fields,
+                &step.template,
+                calendars[index].as_ref(),
+                env.now,
+            );
         }
         let created = apply(
             tx,
@@ -720,7 +760,15 @@ pub fn open(
             ctx.clone(),
         )?;
         if open_now && let Some(record) = created.record {
-            notify_deciders(tx, env, &ctx, &request, &record, assignment, "awaits your decision")?;
+            notify_deciders(
+                tx,
+                env,
+                &ctx,
+                &request,
+                &record,
+                assignment,
+                "awaits your decision",
+            )?;
         }
     }
     Ok(Opened {
@@ -742,7 +790,10 @@ fn step_fields(
     fields.insert("position".into(), json!(position));
     fields.insert("stage".into(), json!(stage));
     fields.insert("name".into(), Value::String(template.name.clone()));
-    fields.insert("approver_rule".into(), Value::String(assignment.rule.clone()));
+    fields.insert(
+        "approver_rule".into(),
+        Value::String(assignment.rule.clone()),
+    );
     if let Some(approver) = &assignment.approver {
         fields.insert("approver".into(), Value::String(approver.clone()));
     }
@@ -807,7 +858,10 @@ fn notify_deciders(
         );
         fields.insert("recipient".into(), Value::String(person));
         fields.insert("channel".into(), Value::String("in_app".into()));
-        fields.insert("subject_kind".into(), Value::String("approval_request".into()));
+        fields.insert(
+            "subject_kind".into(),
+            Value::String("approval_request".into()),
+        );
         fields.insert("subject_id".into(), Value::String(request.id.clone()));
         apply(
             tx,
@@ -843,7 +897,11 @@ fn assignment_of(step: &Record) -> Assignment {
         candidates: step
             .get("candidates")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default(),
         delegated_from: step.ref_id("delegated_from").map(str::to_string),
         rule: step.text("approver_rule").unwrap_or("").to_string(),
@@ -958,7 +1016,10 @@ pub fn decide(
     let mut decisions = views[permitted.step].decisions.clone();
     decisions.push(decision.clone());
     let mut fields = Map::new();
-    fields.insert("decisions".into(), serde_json::to_value(&decisions).unwrap_or_default());
+    fields.insert(
+        "decisions".into(),
+        serde_json::to_value(&decisions).unwrap_or_default(),
+    );
     if progress.step_state.is_some() {
         fields.insert("decided_by".into(), Value::String(decider.id.clone()));
         fields.insert("decided_at".into(), json!(env.now));
@@ -1074,7 +1135,10 @@ pub fn decide(
             );
             fields.insert("recipient".into(), Value::String(requester.to_string()));
             fields.insert("channel".into(), Value::String("in_app".into()));
-            fields.insert("subject_kind".into(), Value::String("approval_request".into()));
+            fields.insert(
+                "subject_kind".into(),
+                Value::String("approval_request".into()),
+            );
             fields.insert("subject_id".into(), Value::String(request.id.clone()));
             apply(
                 tx,
@@ -1292,12 +1356,7 @@ pub fn escalate(
         .filter(|s| s.id != step.id && !matches!(s.state.as_str(), "escalated" | "skipped"))
         .filter_map(|s| s.ref_id("approver").map(str::to_string))
         .collect();
-    excluded.extend(
-        steps
-            .iter()
-            .flat_map(decisions_of)
-            .map(|d| d.by),
-    );
+    excluded.extend(steps.iter().flat_map(decisions_of).map(|d| d.by));
     let current = assignment_of(&step);
     let directory = StoreDirectory::new(tx);
     let router = Router {
@@ -1376,15 +1435,14 @@ pub fn escalate(
         },
         system.clone(),
     )?;
-    let mut template = template_of(&policy, step.text("name").unwrap_or("")).unwrap_or_else(|| {
-        StepTemplate {
+    let mut template =
+        template_of(&policy, step.text("name").unwrap_or("")).unwrap_or_else(|| StepTemplate {
             name: step.text("name").unwrap_or("escalation").to_string(),
             approver: Approver::Manager,
             approvals: 1,
             deadline: None,
             remind_before: None,
-        }
-    });
+        });
     template.approvals = step.integer("approvals_needed").unwrap_or(1).max(1) as u32;
     let level = step.integer("level").unwrap_or(0) + 1;
     let mut fields = step_fields(
@@ -1619,73 +1677,104 @@ pub struct PolicyChange {
     pub change: &'static str,
 }
 
+/// The id under which the authority is versioned beside the policies; no policy id starts
+/// with `@`.
+const AUTHORITY_ID: &str = "@authority";
+
 impl crate::Engine {
     /// Installs the policies and authority read from the rules folder: new or changed
-    /// policies get a new version, requests keep the version they began under, and the rules
-    /// that remind and escalate on deadlines are installed beside them.
+    /// policies get a new version, policies no longer in the files are retired, requests keep
+    /// the version they began under, and the rules that remind and escalate on deadlines are
+    /// installed beside them. Other commands on the same database load what was installed.
     pub async fn install_policies(
         self: &Arc<Self>,
         config: ApprovalConfig,
     ) -> Result<Vec<PolicyChange>, EngineError> {
         let now = self.clock.now();
-        let policies: Vec<Arc<Policy>> = config.policies.clone();
-        let (changes, stored) = steward_store::write(self.store.as_ref(), move |tx| {
+        let mut wanted: Vec<(String, String, Value, String)> = config
+            .policies
+            .iter()
+            .map(|p| {
+                (
+                    p.id.clone(),
+                    p.hash.clone(),
+                    p.definition.clone(),
+                    p.origin.clone(),
+                )
+            })
+            .collect();
+        let authority = serde_json::to_value(&config.authority).unwrap_or(Value::Null);
+        let authority_hash = hex_hash(&authority);
+        wanted.push((
+            AUTHORITY_ID.into(),
+            authority_hash,
+            authority,
+            "file:".into(),
+        ));
+        let changes = steward_store::write(self.store.as_ref(), move |tx| {
             let versions = tx.policy_versions()?;
+            let mut latest: HashMap<String, PolicyVersion> = HashMap::new();
+            for version in versions {
+                latest.insert(version.policy_id.clone(), version);
+            }
             let mut changes = Vec::new();
-            for policy in &policies {
-                let latest = versions
-                    .iter()
-                    .filter(|v| v.policy_id == policy.id)
-                    .max_by_key(|v| v.version);
-                let change = match latest {
-                    Some(v) if v.hash == policy.hash => PolicyChange {
-                        policy_id: policy.id.clone(),
+            let store = |tx: &mut dyn WriteTx,
+                         id: &str,
+                         hash: &str,
+                         definition: &Value,
+                         origin: &str|
+             -> Result<i64, StoreError> {
+                let version = latest.get(id).map_or(1, |v| v.version + 1);
+                tx.insert_policy_version(&PolicyVersion {
+                    policy_id: id.to_string(),
+                    version,
+                    hash: hash.to_string(),
+                    definition: definition.clone(),
+                    origin: origin.to_string(),
+                    created_at: now,
+                })?;
+                Ok(version)
+            };
+            for (id, hash, definition, origin) in &wanted {
+                let change = match latest.get(id) {
+                    Some(v) if v.hash == *hash => PolicyChange {
+                        policy_id: id.clone(),
                         version: v.version,
                         change: "unchanged",
                     },
-                    other => {
-                        let version = other.map_or(1, |v| v.version + 1);
-                        tx.insert_policy_version(&PolicyVersion {
-                            policy_id: policy.id.clone(),
-                            version,
-                            hash: policy.hash.clone(),
-                            definition: policy.definition.clone(),
-                            origin: policy.origin.clone(),
-                            created_at: now,
-                        })?;
+                    previous => {
+                        let change = if previous.is_some_and(|v| !v.definition.is_null()) {
+                            "changed"
+                        } else {
+                            "added"
+                        };
+                        let version = store(tx, id, hash, definition, origin)?;
                         PolicyChange {
-                            policy_id: policy.id.clone(),
+                            policy_id: id.clone(),
                             version,
-                            change: if other.is_some() { "changed" } else { "added" },
+                            change,
                         }
                     }
                 };
-                changes.push(change);
+                if id != AUTHORITY_ID {
+                    changes.push(change);
+                }
             }
-            let stored = tx.policy_versions()?;
-            Ok::<_, StoreError>((changes, stored))
+            for (id, version) in latest.clone() {
+                let present = wanted.iter().any(|(w, ..)| *w == id);
+                if !present && !version.definition.is_null() {
+                    let retired = store(tx, &id, "retired", &Value::Null, &version.origin)?;
+                    changes.push(PolicyChange {
+                        policy_id: id,
+                        version: retired,
+                        change: "retired",
+                    });
+                }
+            }
+            Ok::<_, StoreError>(changes)
         })
         .await?;
-        let versions: HashMap<String, i64> = changes
-            .iter()
-            .map(|c| (c.policy_id.clone(), c.version))
-            .collect();
-        let current = config.with_versions(&versions);
-        let mut history = HashMap::new();
-        for version in &stored {
-            match compile_version(version) {
-                Ok(policy) => {
-                    history.insert((policy.id.clone(), policy.version), Arc::new(policy));
-                }
-                Err(error) => tracing::warn!(
-                    policy = %version.policy_id,
-                    version = version.version,
-                    %error,
-                    "a stored policy version no longer compiles; requests under it escalate with the current version"
-                ),
-            }
-        }
-        self.set_approvals(Approvals::new(current, history));
+        self.reload_policies().await?;
         if !config.is_empty() {
             let rules = steward_rules::compile_api_text(BUILTIN_RULES, BUILTIN_ORIGIN).map_err(
                 |diagnostics| {
@@ -1705,6 +1794,54 @@ impl crate::Engine {
         }
         Ok(changes)
     }
+
+    /// Loads the installed policies, every stored version and the authority.
+    pub async fn reload_policies(self: &Arc<Self>) -> Result<usize, EngineError> {
+        let stored =
+            steward_store::read_async(Arc::clone(&self.store), |tx| tx.policy_versions()).await?;
+        let mut latest: HashMap<String, &PolicyVersion> = HashMap::new();
+        let mut history = HashMap::new();
+        for version in &stored {
+            latest.insert(version.policy_id.clone(), version);
+            if version.definition.is_null() || version.policy_id == AUTHORITY_ID {
+                continue;
+            }
+            match compile_version(version) {
+                Ok(policy) => {
+                    history.insert((policy.id.clone(), policy.version), Arc::new(policy));
+                }
+                Err(error) => tracing::warn!(
+                    policy = %version.policy_id,
+                    version = version.version,
+                    %error,
+                    "a stored policy version no longer compiles; requests under it escalate by the current version"
+                ),
+            }
+        }
+        let authority = latest
+            .get(AUTHORITY_ID)
+            .and_then(|v| serde_json::from_value(v.definition.clone()).ok())
+            .unwrap_or_default();
+        let mut current: Vec<Policy> = latest
+            .values()
+            .filter(|v| v.policy_id != AUTHORITY_ID && !v.definition.is_null())
+            .filter_map(|v| history.get(&(v.policy_id.clone(), v.version)))
+            .map(|p| (**p).clone())
+            .collect();
+        current.sort_by(|a, b| a.id.cmp(&b.id));
+        let count = current.len();
+        self.set_approvals(Approvals::new(
+            ApprovalConfig::new(current, authority),
+            history,
+        ));
+        tracing::info!(policies = count, "approval policies loaded");
+        Ok(count)
+    }
+}
+
+fn hex_hash(value: &Value) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(value.to_string().as_bytes()))
 }
 
 /// A request with its steps, as the API shows it.
@@ -1780,12 +1917,12 @@ impl crate::Engine {
         context: CommandContext,
     ) -> Result<Record, EngineError> {
         self.write_env(move |tx, env| {
-            let current = tx
-                .record(Kind::ApprovalRequest, &request)?
-                .ok_or_else(|| DomainError::NotFound {
+            let current = tx.record(Kind::ApprovalRequest, &request)?.ok_or_else(|| {
+                DomainError::NotFound {
                     kind: Kind::ApprovalRequest,
                     id: request.clone(),
-                })?;
+                }
+            })?;
             if current.state != "pending" {
                 return Err(DomainError::Conflict(format!(
                     "the request is already {}; only a pending request can be withdrawn",

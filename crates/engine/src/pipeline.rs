@@ -331,7 +331,11 @@ fn store_planned(
         .changes
         .get(steward_domain::event::STATE_FIELD)
         .and_then(|c| c.old.as_str());
-    let from = if created { None } else { from.or(Some(planned.record.state.as_str())) };
+    let from = if created {
+        None
+    } else {
+        from.or(Some(planned.record.state.as_str()))
+    };
     crate::approvals::check_guards(tx, env, from, &planned.record, &planned.event.actor)?;
     let Planned {
         record, mut event, ..

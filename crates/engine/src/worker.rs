@@ -421,8 +421,7 @@ impl Engine {
                 .and_then(Value::as_str)
                 .unwrap_or("unknown")
                 .to_string();
-            let (rules, approvals, config) =
-                (self.rules(), self.approvals(), self.config.clone());
+            let (rules, approvals, config) = (self.rules(), self.approvals(), self.config.clone());
             let domain = domain.clone();
             let audited = steward_store::write(self.store.as_ref(), move |tx| {
                 let env = Env {

@@ -88,7 +88,8 @@ async fn firm(policies: &str) -> Firm {
         steward_approvals::compile_sources(&[("policies.yaml".into(), policies.into())]);
     assert!(diagnostics.is_empty(), "{diagnostics:?}");
     engine.install_policies(approvals).await.unwrap();
-    let (rules, diagnostics) = steward_rules::compile_sources(&[("rules.yaml".into(), RULES.into())]);
+    let (rules, diagnostics) =
+        steward_rules::compile_sources(&[("rules.yaml".into(), RULES.into())]);
     assert!(diagnostics.is_empty(), "{diagnostics:?}");
     engine.install_file_rules(rules).await.unwrap();
     let mut firm = Firm {
@@ -114,7 +115,11 @@ async fn firm(policies: &str) -> Firm {
         firm.ids.insert(key, id);
     }
     let sam = firm
-        .create(Kind::Employee, json!({"name": "Sam Self", "email": "sam@firm.test"}), None)
+        .create(
+            Kind::Employee,
+            json!({"name": "Sam Self", "email": "sam@firm.test"}),
+            None,
+        )
         .await
         .id;
     firm.update(Kind::Employee, &sam, json!({"manager": sam}), None)
@@ -256,21 +261,39 @@ async fn a_submitted_expense_is_routed_and_decided_by_the_manager() {
 
     // Nobody approves their own request; someone else's manager may not either.
     let own = refusal(firm.decide(&view.request.id, "eve", Verdict::Approve).await);
-    assert!(matches!(&own, DomainError::Forbidden(m) if m.contains("nobody approves their own request")), "{own}");
-    let other = refusal(firm.decide(&view.request.id, "mona", Verdict::Approve).await);
+    assert!(
+        matches!(&own, DomainError::Forbidden(m) if m.contains("nobody approves their own request")),
+        "{own}"
+    );
+    let other = refusal(
+        firm.decide(&view.request.id, "mona", Verdict::Approve)
+            .await,
+    );
     assert!(matches!(other, DomainError::Forbidden(_)), "{other}");
 
-    let decided = firm.decide(&view.request.id, "mark", Verdict::Approve).await.unwrap();
+    let decided = firm
+        .decide(&view.request.id, "mark", Verdict::Approve)
+        .await
+        .unwrap();
     assert_eq!(decided.request.state, "approved");
     assert_eq!(decided.step.state, "approved");
     let expense = firm.record(Kind::Expense, &expense.id).await;
     assert_eq!(expense.state, "approved");
-    assert_eq!(expense.ref_id("approved_by"), Some(firm.id("mark").as_str()));
+    assert_eq!(
+        expense.ref_id("approved_by"),
+        Some(firm.id("mark").as_str())
+    );
 
     // A later decision is a conflict and changes nothing.
     let late = refusal(firm.decide(&view.request.id, "mark", Verdict::Reject).await);
-    assert!(matches!(&late, DomainError::Conflict(m) if m.contains("already approved")), "{late}");
-    assert_eq!(firm.record(Kind::Expense, &expense.id).await.state, "approved");
+    assert!(
+        matches!(&late, DomainError::Conflict(m) if m.contains("already approved")),
+        "{late}"
+    );
+    assert_eq!(
+        firm.record(Kind::Expense, &expense.id).await.state,
+        "approved"
+    );
 }
 
 #[tokio::test]
@@ -280,8 +303,13 @@ async fn two_decisions_on_one_step_at_the_same_moment_give_one_winner() {
     // follows, and either of two members may take it.
     let expense = firm.expense("eve", "4000.00").await;
     let view = firm.request_about(&expense.id).await;
-    assert_eq!(view.steps[0].ref_id("approver"), Some(firm.id("dora").as_str()));
-    firm.decide(&view.request.id, "dora", Verdict::Approve).await.unwrap();
+    assert_eq!(
+        view.steps[0].ref_id("approver"),
+        Some(firm.id("dora").as_str())
+    );
+    firm.decide(&view.request.id, "dora", Verdict::Approve)
+        .await
+        .unwrap();
     let (a, b) = tokio::join!(
         firm.decide(&view.request.id, "fiona", Verdict::Approve),
         firm.decide(&view.request.id, "frank", Verdict::Reject),
@@ -299,8 +327,15 @@ async fn two_decisions_on_one_step_at_the_same_moment_give_one_winner() {
     assert_eq!(request.state, winner.request.state);
     let step = firm.record(Kind::ApprovalStep, &winner.step.id).await;
     assert_eq!(step.get("decisions").unwrap().as_array().unwrap().len(), 1);
-    let expected = if request.state == "approved" { "approved" } else { "rejected" };
-    assert_eq!(firm.record(Kind::Expense, &expense.id).await.state, expected);
+    let expected = if request.state == "approved" {
+        "approved"
+    } else {
+        "rejected"
+    };
+    assert_eq!(
+        firm.record(Kind::Expense, &expense.id).await.state,
+        expected
+    );
 }
 
 #[tokio::test]
@@ -313,8 +348,14 @@ async fn an_employee_who_is_their_own_manager_escalates_to_the_fallback() {
     assert_eq!(step.get("candidates"), Some(&json!([firm.id("dora")])));
     let notes = step.get("notes").unwrap().to_string();
     assert!(notes.contains("Sam Self is their own manager"), "{notes}");
-    assert!(refusal(firm.decide(&view.request.id, "sam", Verdict::Approve).await).to_string().contains("own request"));
-    firm.decide(&view.request.id, "dora", Verdict::Approve).await.unwrap();
+    assert!(
+        refusal(firm.decide(&view.request.id, "sam", Verdict::Approve).await)
+            .to_string()
+            .contains("own request")
+    );
+    firm.decide(&view.request.id, "dora", Verdict::Approve)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -326,7 +367,12 @@ async fn reminders_and_escalation_follow_the_test_clock() {
 
     // Before the reminder instant nothing happens.
     firm.tick_at(utc("2026-12-08T08:59:00Z")).await;
-    assert!(firm.record(Kind::ApprovalStep, &step_id).await.get("reminded_at").is_none());
+    assert!(
+        firm.record(Kind::ApprovalStep, &step_id)
+            .await
+            .get("reminded_at")
+            .is_none()
+    );
     firm.tick_at(utc("2026-12-08T09:00:30Z")).await;
     let reminded = firm.record(Kind::ApprovalStep, &step_id).await;
     assert_eq!(reminded.state, "pending");
@@ -343,9 +389,14 @@ async fn reminders_and_escalation_follow_the_test_clock() {
     assert_eq!(next.ref_id("escalated_from"), Some(step_id.as_str()));
     assert_eq!(next.integer("level"), Some(1));
     // Mark's chance has passed; Dora decides.
-    let late = refusal(firm.decide(&view.request.id, "mark", Verdict::Approve).await);
+    let late = refusal(
+        firm.decide(&view.request.id, "mark", Verdict::Approve)
+            .await,
+    );
     assert!(matches!(late, DomainError::Forbidden(_)), "{late}");
-    firm.decide(&view.request.id, "dora", Verdict::Approve).await.unwrap();
+    firm.decide(&view.request.id, "dora", Verdict::Approve)
+        .await
+        .unwrap();
 
     // Ticking again changes nothing: each timer fires once.
     firm.tick_at(utc("2026-12-20T09:00:00Z")).await;
@@ -367,13 +418,21 @@ async fn an_approver_away_is_replaced_by_their_delegate() {
     let view = firm.request_about(&expense.id).await;
     let step = &view.steps[0];
     assert_eq!(step.ref_id("approver"), Some(firm.id("mona").as_str()));
-    assert_eq!(step.ref_id("delegated_from"), Some(firm.id("mark").as_str()));
-    firm.decide(&view.request.id, "mona", Verdict::Approve).await.unwrap();
+    assert_eq!(
+        step.ref_id("delegated_from"),
+        Some(firm.id("mark").as_str())
+    );
+    firm.decide(&view.request.id, "mona", Verdict::Approve)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
 async fn an_approver_over_their_authority_limit_cannot_decide() {
-    let policies = POLICIES.replace("director: { limit: unlimited", "director: { limit: \"1500\"");
+    let policies = POLICIES.replace(
+        "director: { limit: unlimited",
+        "director: { limit: \"1500\"",
+    );
     let firm = firm(&policies).await;
     // Mark's 1000 EUR and Dora's 1500 EUR do not cover 2500: the finance step alone remains
     // decidable, and the manager step says why nobody could take it.
@@ -381,8 +440,14 @@ async fn an_approver_over_their_authority_limit_cannot_decide() {
     let view = firm.request_about(&expense.id).await;
     let first = &view.steps[0];
     let notes = first.get("notes").unwrap().to_string();
-    assert!(notes.contains("Mark Manager has an authority limit of 1000 EUR does not cover 2500"), "{notes}");
-    assert!(notes.contains("Dora Director has an authority limit of 1500 EUR"), "{notes}");
+    assert!(
+        notes.contains("Mark Manager has an authority limit of 1000 EUR does not cover 2500"),
+        "{notes}"
+    );
+    assert!(
+        notes.contains("Dora Director has an authority limit of 1500 EUR"),
+        "{notes}"
+    );
     for who in ["mark", "dora"] {
         let error = refusal(firm.decide(&view.request.id, who, Verdict::Approve).await);
         assert!(matches!(error, DomainError::Forbidden(_)), "{who}: {error}");
@@ -393,7 +458,11 @@ async fn an_approver_over_their_authority_limit_cannot_decide() {
 async fn a_week_of_time_becomes_one_request_and_its_decision_approves_every_line() {
     let firm = firm(POLICIES).await;
     let mut lines = Vec::new();
-    for (date, hours) in [("2026-11-30", "8"), ("2026-12-01", "7.5"), ("2026-12-02", "6")] {
+    for (date, hours) in [
+        ("2026-11-30", "8"),
+        ("2026-12-01", "7.5"),
+        ("2026-12-02", "6"),
+    ] {
         let line = firm
             .create(
                 Kind::Timesheet,
@@ -423,10 +492,15 @@ async fn a_week_of_time_becomes_one_request_and_its_decision_approves_every_line
         .await
         .unwrap_err();
     assert!(
-        matches!(direct, EngineError::Domain(DomainError::ApprovalRequired { .. })),
+        matches!(
+            direct,
+            EngineError::Domain(DomainError::ApprovalRequired { .. })
+        ),
         "{direct:?}"
     );
-    firm.decide(&view.request.id, "mark", Verdict::Approve).await.unwrap();
+    firm.decide(&view.request.id, "mark", Verdict::Approve)
+        .await
+        .unwrap();
     for line in &lines {
         let line = firm.record(Kind::Timesheet, line).await;
         assert_eq!(line.state, "approved");
@@ -437,7 +511,9 @@ async fn a_week_of_time_becomes_one_request_and_its_decision_approves_every_line
 #[tokio::test]
 async fn releasing_an_invoice_needs_an_approved_request_and_a_bypass_is_audited() {
     let firm = firm(POLICIES).await;
-    let client = firm.create(Kind::Client, json!({"name": "Acme"}), None).await;
+    let client = firm
+        .create(Kind::Client, json!({"name": "Acme"}), None)
+        .await;
     let invoice = firm
         .create(
             Kind::Invoice,
@@ -445,18 +521,37 @@ async fn releasing_an_invoice_needs_an_approved_request_and_a_bypass_is_audited(
             None,
         )
         .await;
-    firm.update(Kind::Invoice, &invoice.id, json!({}), Some("pending_approval"))
-        .await
-        .unwrap();
+    firm.update(
+        Kind::Invoice,
+        &invoice.id,
+        json!({}),
+        Some("pending_approval"),
+    )
+    .await
+    .unwrap();
     let bypass = firm
         .update(Kind::Invoice, &invoice.id, json!({}), Some("released"))
         .await
         .unwrap_err();
-    assert!(bypass.to_string().contains("only through an approved `invoice_release` request"), "{bypass}");
-    assert_eq!(firm.record(Kind::Invoice, &invoice.id).await.state, "pending_approval");
+    assert!(
+        bypass
+            .to_string()
+            .contains("only through an approved `invoice_release` request"),
+        "{bypass}"
+    );
+    assert_eq!(
+        firm.record(Kind::Invoice, &invoice.id).await.state,
+        "pending_approval"
+    );
     let findings = firm.findings("approval_bypass").await;
     assert_eq!(findings.len(), 1);
-    assert!(findings[0].message.contains("user:tester tried to move invoice"), "{}", findings[0].message);
+    assert!(
+        findings[0]
+            .message
+            .contains("user:tester tried to move invoice"),
+        "{}",
+        findings[0].message
+    );
 
     let opened = firm
         .engine
@@ -473,8 +568,13 @@ async fn releasing_an_invoice_needs_an_approved_request_and_a_bypass_is_audited(
         .unwrap();
     assert!(opened.created);
     assert_eq!(opened.request.text("amount"), Some("5000.00"));
-    firm.decide(&opened.request.id, "fiona", Verdict::Approve).await.unwrap();
-    assert_eq!(firm.record(Kind::Invoice, &invoice.id).await.state, "released");
+    firm.decide(&opened.request.id, "fiona", Verdict::Approve)
+        .await
+        .unwrap();
+    assert_eq!(
+        firm.record(Kind::Invoice, &invoice.id).await.state,
+        "released"
+    );
 }
 
 #[tokio::test]
@@ -493,17 +593,35 @@ rules:
     ]);
     assert!(diagnostics.is_empty(), "{diagnostics:?}");
     firm.engine.install_file_rules(rules).await.unwrap();
-    let client = firm.create(Kind::Client, json!({"name": "Acme"}), None).await;
-    let invoice = firm
-        .create(Kind::Invoice, json!({"client": client.id, "currency": "EUR"}), None)
+    let client = firm
+        .create(Kind::Client, json!({"name": "Acme"}), None)
         .await;
-    firm.update(Kind::Invoice, &invoice.id, json!({}), Some("pending_approval"))
-        .await
-        .unwrap();
-    assert_eq!(firm.record(Kind::Invoice, &invoice.id).await.state, "pending_approval");
+    let invoice = firm
+        .create(
+            Kind::Invoice,
+            json!({"client": client.id, "currency": "EUR"}),
+            None,
+        )
+        .await;
+    firm.update(
+        Kind::Invoice,
+        &invoice.id,
+        json!({}),
+        Some("pending_approval"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        firm.record(Kind::Invoice, &invoice.id).await.state,
+        "pending_approval"
+    );
     let findings = firm.findings("approval_bypass").await;
     assert_eq!(findings.len(), 1, "{findings:?}");
-    assert!(findings[0].message.contains("rule:auto-release"), "{}", findings[0].message);
+    assert!(
+        findings[0].message.contains("rule:auto-release"),
+        "{}",
+        findings[0].message
+    );
 }
 
 #[tokio::test]
@@ -525,7 +643,13 @@ async fn a_request_keeps_the_policy_version_it_started_under() {
     assert_eq!(new.steps[0].text("deadline"), Some("2026-12-12T09:00:00Z"));
     // The old request still escalates under version 1's deadline.
     firm.tick_at(utc("2026-12-09T09:00:30Z")).await;
-    assert_eq!(firm.request_about(&first.id).await.steps[0].state, "escalated");
-    assert_eq!(firm.request_about(&second.id).await.steps[0].state, "pending");
+    assert_eq!(
+        firm.request_about(&first.id).await.steps[0].state,
+        "escalated"
+    );
+    assert_eq!(
+        firm.request_about(&second.id).await.steps[0].state,
+        "pending"
+    );
     let _ = Duration::zero();
 }

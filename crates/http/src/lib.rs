@@ -4,6 +4,7 @@
 //! Handlers parse the request, call the engine or read the store, and map the result to a
 //! status; they hold no state of their own, so any number of servers can share a database.
 
+mod approvals;
 pub mod auth;
 pub mod error;
 pub mod openapi;
@@ -78,6 +79,15 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/tokens/{id}",
             axum::routing::delete(resources::revoke_token),
+        )
+        .route("/approvals", get(approvals::list).post(approvals::open))
+        .route("/approvals/metrics", get(approvals::metrics))
+        .route("/approvals/policies", get(approvals::policies))
+        .route("/approvals/{id}", get(approvals::get))
+        .route("/approvals/{id}/cancel", post(approvals::cancel))
+        .route(
+            "/approvals/{id}/{decision}",
+            get(approvals::decision).post(approvals::decision),
         )
         .route("/schemas/{collection}", get(resources::schema))
         .route("/{collection}", get(records::list).post(records::create))

@@ -438,6 +438,7 @@ pub fn document() -> Value {
     }
 
     paths.extend(crate::webhooks::openapi_paths());
+    paths.extend(crate::approvals::openapi_paths());
     paths.insert("/healthz".into(), json!({"get": {"summary": "Liveness: the process serves requests", "responses": {"200": {"description": "alive"}}}}));
     paths.insert("/readyz".into(), json!({"get": {"summary": "Readiness: the database answers", "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}}}}));
     paths.insert("/metrics".into(), json!({"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text exposition format"}}}}));
@@ -515,7 +516,10 @@ fn fixed_schemas() -> Vec<(&'static str, Value)> {
             "RuleChange",
             json!({"type": "object", "properties": {"rule_id": {"type": "string"}, "version": {"type": "integer"}, "change": {"type": "string", "enum": ["added", "changed", "unchanged", "retired"]}}}),
         ),
-        ("SimulationReport", json!({"type": "object", "description": "Per rule: events matched, runs that would happen, actions by type, records acted on, samples, and the comparison with the installed version"})),
+        (
+            "SimulationReport",
+            json!({"type": "object", "description": "Per rule: events matched, runs that would happen, actions by type, records acted on, samples, and the comparison with the installed version"}),
+        ),
         (
             "RuleChanges",
             json!({"type": "array", "items": reference("RuleChange")}),

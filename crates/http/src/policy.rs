@@ -27,7 +27,8 @@ const OWN_KINDS: &[Kind] = &[
 ];
 
 /// Business events only Steward itself emits, so that rules can trust them.
-pub const RESERVED_EVENT_PREFIXES: &[&str] = &["finding.", "timer.", "schedule.", "webhook."];
+pub const RESERVED_EVENT_PREFIXES: &[&str] =
+    &["finding.", "timer.", "schedule.", "webhook.", "approval."];
 
 /// The states that record a decision about a record of `kind`.
 pub fn deciding_states(kind: Kind) -> &'static [&'static str] {
@@ -74,6 +75,12 @@ pub fn check_write(
     to_state: Option<&str>,
 ) -> Result<(), ApiError> {
     principal.require_writer()?;
+    if matches!(kind, Kind::ApprovalRequest | Kind::ApprovalStep) {
+        return Err(ApiError::forbidden(format!(
+            "a {} changes only through /api/v1/approvals: open a request with POST /api/v1/approvals and decide with POST /api/v1/approvals/{{id}}/approve or /reject",
+            kind.schema().label
+        )));
+    }
     let record_owner = owner(kind, fields, current);
     if principal.role == "employee" {
         let Some(me) = principal.employee.as_deref() else {
