@@ -849,7 +849,11 @@ pub static APPROVAL_REQUEST: KindSchema = KindSchema {
         ),
         field("summary", Text, "what is being decided"),
         field("decided_at", DateTime, "when the final decision was made"),
-        field("decided_by", Ref(Kind::Employee), "who made the final decision"),
+        field(
+            "decided_by",
+            Ref(Kind::Employee),
+            "who made the final decision",
+        ),
         field(
             "key",
             Text,
@@ -908,7 +912,11 @@ pub static APPROVAL_STEP: KindSchema = KindSchema {
             Integer,
             "steps of one stage are open together; stages follow each other",
         ),
-        field("approvals_needed", Integer, "distinct approvals the step needs"),
+        field(
+            "approvals_needed",
+            Integer,
+            "distinct approvals the step needs",
+        ),
         field(
             "candidates",
             Json,
@@ -929,8 +937,16 @@ pub static APPROVAL_STEP: KindSchema = KindSchema {
             Ref(Kind::ApprovalStep),
             "the overdue step this one replaced",
         ),
-        field("level", Integer, "escalations above the first approver, from 0"),
-        field("opened_at", DateTime, "when the step began to wait for a decision"),
+        field(
+            "level",
+            Integer,
+            "escalations above the first approver, from 0",
+        ),
+        field(
+            "opened_at",
+            DateTime,
+            "when the step began to wait for a decision",
+        ),
         field("decided_at", DateTime, "when the step was decided"),
         field("remind_at", DateTime, "when the approver is reminded"),
         field("reminded_at", DateTime, "when the approver was reminded"),

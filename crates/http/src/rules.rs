@@ -169,7 +169,13 @@ pub async fn simulate(
         Ok(instant) => instant.with_timezone(&chrono::Utc),
         Err(_) => chrono::NaiveDate::parse_from_str(&params.since, "%Y-%m-%d")
             .map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc())
-            .map_err(|_| crate::error::parameter_error("since", &params.since, "must be a date (YYYY-MM-DD) or an RFC 3339 instant"))?,
+            .map_err(|_| {
+                crate::error::parameter_error(
+                    "since",
+                    &params.since,
+                    "must be a date (YYYY-MM-DD) or an RFC 3339 instant",
+                )
+            })?,
     };
     let rules = steward_rules::compile_api_text(&body, "api").map_err(diagnostics_error)?;
     Ok(Json(state.engine.simulate(rules, since).await?))

@@ -11,7 +11,9 @@ fn conditions(c: &mut Criterion) {
     let mut vm = VM::new();
     let mut group = c.benchmark_group("conditions");
     group.throughput(Throughput::Elements(rules.len() as u64));
-    group.bench_function("200 rules, one event", |b| b.iter(|| evaluate_all(&rules, &context, &mut vm)));
+    group.bench_function("200 rules, one event", |b| {
+        b.iter(|| evaluate_all(&rules, &context, &mut vm))
+    });
     group.finish();
 }
 

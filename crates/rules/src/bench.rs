@@ -8,7 +8,7 @@ use steward_domain::{Actor, Event, EventKind, Kind, Record, new_id};
 
 use crate::context::{self, Expansion};
 use crate::eval::evaluate_condition;
-use crate::{Rule, Variable, VM, compile_sources};
+use crate::{Rule, VM, Variable, compile_sources};
 
 /// The conditions the 200 rules cycle through.
 const CONDITIONS: &[&str] = &[
@@ -59,7 +59,10 @@ pub fn context() -> (Event, Variable) {
     let mut changes = std::collections::BTreeMap::new();
     changes.insert(
         "hours".to_string(),
-        steward_domain::event::FieldChange { old: json!("6"), new: json!("9.5") },
+        steward_domain::event::FieldChange {
+            old: json!("6"),
+            new: json!("9.5"),
+        },
     );
     let event = Event {
         seq: 1,
@@ -76,13 +79,18 @@ pub fn context() -> (Event, Variable) {
         depth: 0,
         occurred_at: at,
     };
-    let variable = context::build(&event, Some(&record), &Expansion::default(), &mut |_, _| None);
+    let variable = context::build(&event, Some(&record), &Expansion::default(), &mut |_, _| {
+        None
+    });
     (event, variable)
 }
 
 /// Evaluates every rule once and returns how many conditions held.
 pub fn evaluate_all(rules: &[Rule], context: &Variable, vm: &mut VM) -> usize {
-    rules.iter().filter(|rule| evaluate_condition(rule, context, vm).result == Ok(true)).count()
+    rules
+        .iter()
+        .filter(|rule| evaluate_condition(rule, context, vm).result == Ok(true))
+        .count()
 }
 
 #[cfg(test)]

@@ -1057,7 +1057,11 @@ impl Checker<'_> {
                 })
             }
             ActionSpec::ApprovalStep(op) => {
-                if !self.file.trim_start_matches("file:").starts_with("builtin:") {
+                if !self
+                    .file
+                    .trim_start_matches("file:")
+                    .starts_with("builtin:")
+                {
                     self.error(
                         &op.referenced,
                         "`approval_step` is for Steward's built-in approval rules; policies set reminders and deadlines with `remind_before` and `deadline`",

@@ -980,7 +980,12 @@ impl WriteTx for Conn<'_> {
         Ok(updated == 1)
     }
 
-    fn resume_waiting(&mut self, wait_keys: &[String], event_id: &str, now: DateTime<Utc>) -> Fallible<u64> {
+    fn resume_waiting(
+        &mut self,
+        wait_keys: &[String],
+        event_id: &str,
+        now: DateTime<Utc>,
+    ) -> Fallible<u64> {
         // Every append calls this, and almost never finds a waiting job, so look first with
         // the partial index and write only on a hit.
         let mut woke = 0;
