@@ -16,6 +16,7 @@
 //! exactly to the document total.
 
 use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
 use serde::Serialize;
 use steward_domain::{Currency, Money};
 
@@ -144,7 +145,7 @@ fn allocate(exact: &[Decimal], target: Decimal, currency: Currency) -> Vec<Decim
         by_residual.then(a.cmp(b))
     });
     let step = if upward { unit } else { -unit };
-    let count = usize::try_from(steps.abs().mantissa()).unwrap_or(usize::MAX);
+    let count = steps.abs().to_usize().unwrap_or(0);
     for index in order.iter().cycle().take(count) {
         rounded[*index] += step;
     }
@@ -241,6 +242,22 @@ mod tests {
         assert_eq!(totals.untaxed.amount, dec!(0.02));
         let subtotals: Vec<Decimal> = totals.lines.iter().map(|l| l.subtotal.amount).collect();
         assert_eq!(subtotals, vec![dec!(0.00), dec!(0.01), dec!(0.01)]);
+        assert_lines_sum_to_document(&totals);
+    }
+
+    #[test]
+    fn per_document_spreads_several_units() {
+        // Seven lines of 0.005 round to 0.01 each (0.07) but sum to 0.035, rounded 0.04, so
+        // three lines give back one cent each.
+        let lines = vec![line(dec!(1), dec!(0.005), dec!(0), dec!(0)); 7];
+        let totals = compute_totals(&lines, currency("EUR"), Rounding::PerDocument);
+        assert_eq!(totals.untaxed.amount, dec!(0.04));
+        let zeros = totals
+            .lines
+            .iter()
+            .filter(|l| l.subtotal.amount.is_zero())
+            .count();
+        assert_eq!(zeros, 3);
         assert_lines_sum_to_document(&totals);
     }
 
