@@ -25,7 +25,11 @@ fn rules_check_accepts_the_examples() {
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains("rules in"), "{stdout}");
     assert!(
-        stdout.contains("review-large-expense: expense entered state submitted"),
+        stdout.contains("expense-approval: expense entered state submitted"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("5 approval policies are valid"),
         "{stdout}"
     );
 }
@@ -135,7 +139,7 @@ fn rules_simulate_reports_over_history() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|r| r["rule_id"] == "review-large-expense")
+        .find(|r| r["rule_id"] == "receipt-missing")
         .unwrap();
     assert!(review["matched"].as_u64().unwrap() > 0, "{review}");
     assert!(review["would_run"].as_u64().unwrap() <= review["matched"].as_u64().unwrap());

@@ -855,6 +855,11 @@ pub static APPROVAL_REQUEST: KindSchema = KindSchema {
             "who made the final decision",
         ),
         field(
+            "waiting_since",
+            DateTime,
+            "when the work under review was done or submitted; backlog ages count from it",
+        ),
+        field(
             "key",
             Text,
             "what the request is about, such as `expense:<id>`; one open request per key",
@@ -960,7 +965,7 @@ pub static APPROVAL_STEP: KindSchema = KindSchema {
         "skipped",
         "escalated",
     ],
-    initial: &["waiting", "pending"],
+    initial: &["waiting", "pending", "skipped"],
     transitions: &[
         go("waiting", "pending"),
         go("pending", "approved"),

@@ -258,6 +258,8 @@ struct Derived {
     currency: Option<String>,
     hours: Option<Decimal>,
     period: Option<String>,
+    /// The last day of the work under review, such as an expense's date or a week's Sunday.
+    day: Option<NaiveDate>,
     facts: Map<String, Value>,
     summary: String,
 }
@@ -281,6 +283,7 @@ fn derive(tx: &dyn ReadTx, kind: &str, subject: Option<&Record>) -> Result<Deriv
         currency: None,
         hours: None,
         period: None,
+        day: None,
         facts: Map::new(),
         summary: kind.replace('_', " "),
     };
@@ -323,9 +326,11 @@ fn derive(tx: &dyn ReadTx, kind: &str, subject: Option<&Record>) -> Result<Deriv
             derived
                 .facts
                 .insert("billable_hours".into(), Value::String(billable.to_string()));
+            derived.day = week_bounds(&period).map(|(_, sunday)| sunday);
             derived.period = Some(period);
         }
         (_, Kind::Expense) => {
+            derived.day = record.date("date");
             derived.requester = record.ref_id("employee").map(str::to_string);
             derived.amount = record.decimal("amount");
             derived.currency = record.text("currency").map(str::to_string);
@@ -647,13 +652,48 @@ pub fn open(
         });
     }
     let mut excluded: BTreeSet<String> = BTreeSet::new();
-    let mut assignments = Vec::new();
+    let mut assignments: Vec<Assignment> = Vec::new();
+    // A step whose every possible decider already decides an earlier step is merged into
+    // that step rather than left with nobody; a finding says the request has fewer
+    // independent approvers than the policy asks for.
+    let mut merged: Vec<Option<usize>> = Vec::new();
     for step in &planned {
-        let assignment = router.assign(&policy, &step.template.approver, &info, &excluded);
-        if let Some(approver) = &assignment.approver {
-            excluded.insert(approver.clone());
+        let mut assignment = router.assign(&policy, &step.template.approver, &info, &excluded);
+        let mut merged_into = None;
+        if assignment.is_empty() && !excluded.is_empty() {
+            let unrestricted =
+                router.assign(&policy, &step.template.approver, &info, &BTreeSet::new());
+            let others = unrestricted.deciders();
+            merged_into = assignments
+                .iter()
+                .position(|a| a.deciders().iter().any(|d| others.contains(d)));
+            if let Some(earlier) = merged_into {
+                let names: Vec<String> = others
+                    .iter()
+                    .map(|id| directory.person(id).map_or(id.clone(), |p| p.name))
+                    .collect();
+                assignment
+                    .notes
+                    .retain(|n| !n.starts_with("nobody can decide this step"));
+                assignment.notes.push(format!(
+                    "only {} could decide this step, and they decide step {}; the step is merged into it",
+                    names.join(", "),
+                    earlier + 1
+                ));
+            }
+        }
+        // The one person who can decide a step cannot decide a later one too.
+        match (&assignment.approver, assignment.candidates.as_slice()) {
+            (Some(approver), _) => {
+                excluded.insert(approver.clone());
+            }
+            (None, [only]) => {
+                excluded.insert(only.clone());
+            }
+            _ => {}
         }
         assignments.push(assignment);
+        merged.push(merged_into);
     }
     let calendars: Vec<Option<Calendar>> = assignments
         .iter()
@@ -707,6 +747,14 @@ pub fn open(
     }
     fields.insert("policy".into(), Value::String(policy.id.clone()));
     fields.insert("policy_version".into(), json!(policy.version));
+    // Work mirrored from another system may have waited there already.
+    let since = derived
+        .day
+        .and_then(|d| d.and_hms_opt(23, 59, 59))
+        .map(|d| d.and_utc())
+        .filter(|d| *d < env.now)
+        .unwrap_or(env.now);
+    fields.insert("waiting_since".into(), json!(since));
     fields.insert(
         "summary".into(),
         Value::String(spec.summary.clone().unwrap_or(derived.summary.clone())),
@@ -728,9 +776,16 @@ pub fn open(
         ctx.clone(),
     )?;
     let request = outcome.record.expect("a create leaves a record");
-    let first_stage = planned.iter().map(|p| p.stage).min().unwrap_or(1);
+    let first_stage = planned
+        .iter()
+        .zip(&merged)
+        .filter(|(_, m)| m.is_none())
+        .map(|(p, _)| p.stage)
+        .min()
+        .unwrap_or(1);
     for (index, (step, assignment)) in planned.iter().zip(&assignments).enumerate() {
-        let open_now = step.stage == first_stage;
+        let skipped = merged[index].is_some();
+        let open_now = step.stage == first_stage && !skipped;
         let mut fields = step_fields(
             &request.id,
             index as i64 + 1,
@@ -753,12 +808,56 @@ pub fn open(
             Command::Create {
                 kind: Kind::ApprovalStep,
                 id: None,
-                state: Some(if open_now { "pending" } else { "waiting" }.into()),
+                state: Some(
+                    match (skipped, open_now) {
+                        (true, _) => "skipped",
+                        (false, true) => "pending",
+                        (false, false) => "waiting",
+                    }
+                    .into(),
+                ),
                 fields,
                 attributes: Map::new(),
             },
             ctx.clone(),
         )?;
+        let raise = if skipped {
+            Some((
+                "approval_segregation",
+                Severity::Warning,
+                format!(
+                    "{}: step {} has nobody left to decide it, so it is merged into an earlier step; the request gets fewer independent approvers than policy `{}` asks for",
+                    request.text("summary").unwrap_or("An approval request"),
+                    step.template.name,
+                    policy.id
+                ),
+            ))
+        } else if assignment.is_empty() {
+            Some((
+                "approval_unassigned",
+                Severity::Error,
+                format!(
+                    "{}: nobody can decide step {}; give someone the authority in the rules folder, then withdraw and reopen the request",
+                    request.text("summary").unwrap_or("An approval request"),
+                    step.template.name
+                ),
+            ))
+        } else {
+            None
+        };
+        if let Some((control, severity, message)) = raise {
+            tx.raise_finding(
+                &RaisedFinding {
+                    key: format!("{control}/{}/{}", request.id, index + 1),
+                    control: control.into(),
+                    severity,
+                    record: Some(request.reference()),
+                    message,
+                    evidence: json!({"step": step.template.name, "notes": assignment.notes}),
+                },
+                env.now,
+            )?;
+        }
         if open_now && let Some(record) = created.record {
             notify_deciders(
                 tx,
@@ -2064,7 +2163,7 @@ impl crate::Engine {
                     requests.push(steward_approvals::metrics::RequestFact {
                         policy,
                         state: r.state.clone(),
-                        created_at: r.created_at,
+                        created_at: r.datetime("waiting_since").unwrap_or(r.created_at),
                         decided_at: r.datetime("decided_at"),
                     });
                     Ok(true)
