@@ -18,6 +18,13 @@ pub struct ApprovalFile {
     pub policies: Vec<Spanned<PolicySpec>>,
     #[serde(default)]
     pub authority: Option<Spanned<AuthoritySpec>>,
+    /// Sections other loaders read.
+    #[serde(default)]
+    pub billing: Option<Value>,
+    #[serde(default)]
+    pub templates: Option<Value>,
+    #[serde(default)]
+    pub controls: Option<Value>,
 }
 
 /// One approval policy: a decision table whose rows yield approval steps.

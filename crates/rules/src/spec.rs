@@ -37,6 +37,15 @@ pub struct RuleFile {
     /// The firm's approval authority, read by the approvals checker.
     #[serde(default, skip_serializing)]
     pub authority: Option<Value>,
+    /// Billing settings (taxes, rounding), read by the billing loader.
+    #[serde(default, skip_serializing)]
+    pub billing: Option<Value>,
+    /// Project templates by service line, read by the handoff loader.
+    #[serde(default, skip_serializing)]
+    pub templates: Option<Value>,
+    /// Thresholds and switches of the built-in controls, read by the controls loader.
+    #[serde(default, skip_serializing)]
+    pub controls: Option<Value>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
