@@ -387,6 +387,38 @@ pub static CONTRACT_LINE: KindSchema = KindSchema {
             "project that delivers the line",
         ),
         field("task", Ref(Kind::Task), "task that delivers the line"),
+        field(
+            "schedule",
+            Json,
+            "fixed-fee installments: [{\"due_on\": \"2026-11-15\", \"amount\": \"3000\", \"description\": ...}]",
+        ),
+        field(
+            "cadence",
+            Enum(&["weekly", "monthly", "quarterly", "yearly"]),
+            "how often a retainer bills; monthly when unset",
+        ),
+        field(
+            "retainer_start",
+            Date,
+            "first day of a retainer's first period; the contract's start date when unset",
+        ),
+        field(
+            "retainer_end",
+            Date,
+            "last day a retainer period may start; the contract's end date when unset",
+        ),
+        field(
+            "overage_rate",
+            Money {
+                currency_field: "currency",
+            },
+            "price per hour of prepaid-hours time beyond the block",
+        ),
+        field(
+            "tax_category",
+            Text,
+            "service category looked up in the tax table, such as `training`",
+        ),
     ],
     states: &["open", "closed", "cancelled"],
     initial: &["open"],
@@ -1037,6 +1069,21 @@ pub static INVOICE: KindSchema = KindSchema {
             "payment_state",
             Enum(&["not_paid", "in_payment", "partial", "paid", "reversed"]),
             "payment status",
+        ),
+        field(
+            "po_number",
+            Text,
+            "client purchase-order number the invoice is billed against",
+        ),
+        field(
+            "notes",
+            Text,
+            "mentions the invoice must carry, such as the reverse charge",
+        ),
+        field(
+            "override_request",
+            Ref(Kind::ApprovalRequest),
+            "approved billing override that let the invoice be drafted despite blockers",
         ),
     ],
     states: &["draft", "pending_approval", "released", "paid", "cancelled"],
