@@ -22,17 +22,4 @@ pub struct Person {
 
 pub type People = HashMap<String, Person>;
 
-/// Names of the starter controls, as stored on their findings.
-pub const DAILY_HOURS: &str = "daily_hours";
-pub const APPROVER_MISSING: &str = "approver_missing";
-pub const SELF_APPROVAL: &str = "self_approval";
-pub const PROJECT_TIME: &str = "time_on_closed_or_missing_project";
-pub const OVERLAPPING_ENTRIES: &str = "overlapping_entries";
-
-pub const ALL: &[&str] = &[
-    DAILY_HOURS,
-    APPROVER_MISSING,
-    SELF_APPROVAL,
-    PROJECT_TIME,
-    OVERLAPPING_ENTRIES,
-];
+pub use steward_domain::controls::*;

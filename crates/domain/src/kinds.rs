@@ -153,6 +153,11 @@ pub static CLIENT: KindSchema = KindSchema {
             Json,
             "client-specific billing rules checked before invoicing",
         ),
+        field(
+            "billing_contact",
+            Ref(Kind::Contact),
+            "contact who receives invoices and payment reminders",
+        ),
     ],
     states: &["active", "inactive"],
     initial: &["active"],
@@ -494,6 +499,21 @@ pub static PROJECT: KindSchema = KindSchema {
             "calendar",
             Ref(Kind::WorkCalendar),
             "working calendar of the project",
+        ),
+        field(
+            "opportunity",
+            Ref(Kind::Opportunity),
+            "the deal whose handoff created the project",
+        ),
+        field(
+            "template",
+            Text,
+            "service line of the project template it was created from",
+        ),
+        field(
+            "kickoff_at",
+            DateTime,
+            "when the project kicked off: its kickoff task was done or it became active",
         ),
     ],
     states: &["planned", "active", "on_hold", "closed", "cancelled"],

@@ -10,6 +10,7 @@ pub mod actor;
 pub mod calendar;
 pub mod clock;
 pub mod command;
+pub mod controls;
 pub mod error;
 pub mod event;
 pub mod finding;

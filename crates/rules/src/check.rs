@@ -752,6 +752,10 @@ impl Checker<'_> {
                     self.error(at, "`update` changes the triggering record, and an event trigger has none; use `create`");
                     return None;
                 };
+                if matches!(kind, Kind::ApprovalRequest | Kind::ApprovalStep) {
+                    self.error(at, "approval requests and steps change only through decisions; a rule can open a request with `approval`");
+                    return None;
+                }
                 let fields = self.field_values(kind, fields, kind, false)?;
                 let state = match state {
                     Some(s) => Some(self.state(kind, s).then(|| s.value.clone())?),
@@ -769,6 +773,10 @@ impl Checker<'_> {
                 state,
             } => {
                 let target = self.kind(record)?;
+                if matches!(target, Kind::ApprovalRequest | Kind::ApprovalStep) {
+                    self.error(&record.referenced, "approval requests are opened with the `approval` action, which routes them by their policy; use `approval: { request: ... }`");
+                    return None;
+                }
                 let values = self.field_values(target, fields, kind.unwrap_or(target), true)?;
                 let state = match state {
                     Some(s) => Some(self.state(target, s).then(|| s.value.clone())?),
@@ -933,14 +941,14 @@ impl Checker<'_> {
             }
             ActionSpec::Control { name } => {
                 let known =
-                    name.value == "all" || steward_controls::ALL.contains(&name.value.as_str());
+                    name.value == "all" || steward_domain::controls::ALL.contains(&name.value.as_str());
                 if !known {
                     self.error(
                         &name.referenced,
                         format!(
                             "`{}` is not a control; use all or one of {}",
                             name.value,
-                            steward_controls::ALL.join(", ")
+                            steward_domain::controls::ALL.join(", ")
                         ),
                     );
                     return None;
