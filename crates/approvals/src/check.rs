@@ -1,5 +1,5 @@
 //! Compiling policy and authority files. Every problem names its file, line and column and
-//! says how to fix it; a file with any error contributes nothing.
+//! how to fix it; a file with any error contributes nothing.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -113,7 +113,7 @@ fn mentions_approvals(text: &str) -> bool {
         .any(|l| l.starts_with("policies:") || l.starts_with("authority:"))
 }
 
-/// A policy that routes to a manager or a role needs that role's limit in the authority.
+/// Checks that every role a policy routes to, `manager` included, has a limit in the authority.
 fn check_authority_covers(
     policies: &[Policy],
     authority: &Authority,

@@ -45,7 +45,7 @@ pub struct Decision {
     pub on_behalf_of: Option<String>,
 }
 
-/// A step as deciding sees it.
+/// A step, with the data a decision needs.
 #[derive(Clone, Debug)]
 pub struct StepView {
     pub id: String,
@@ -63,7 +63,7 @@ impl StepView {
     }
 }
 
-/// Why a decision was refused.
+/// The reason a decision was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Refusal {
     /// The request or step is already decided; the decision changes nothing.
@@ -184,7 +184,7 @@ pub fn check(
     Err(Refusal::Forbidden(reasons.join("; ")))
 }
 
-/// Whether `decider` may decide `step` now: as its approver, as the delegate of an approver
+/// Checks whether `decider` may decide `step` now: as its approver, as the delegate of an approver
 /// who is away, or as an eligible member of its role.
 fn may_decide(
     router: &Router,
@@ -241,7 +241,7 @@ fn name_of(router: &Router, id: &str) -> String {
         .unwrap_or_else(|| id.to_string())
 }
 
-/// What a decision changes.
+/// The changes a decision makes.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Progress {
     /// The decided step's new state, when the decision completes it.

@@ -33,7 +33,7 @@ pub const COLUMNS: &[&str] = &[
     "client",
 ];
 
-/// How a table picks its rows.
+/// The hit policy: which matching rows a table uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Hit {
@@ -51,7 +51,7 @@ pub enum Order {
     Parallel,
 }
 
-/// Who approves a step.
+/// The approver of a step.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Approver {
@@ -66,7 +66,7 @@ pub enum Approver {
 }
 
 impl Approver {
-    /// The rule as stored on a step: `manager`, `manager_of_manager`, `role:finance` or
+    /// Returns the rule as stored on a step: `manager`, `manager_of_manager`, `role:finance` or
     /// `person:Tina Williamson`.
     pub fn to_rule(&self) -> String {
         match self {
@@ -199,7 +199,7 @@ impl Row {
             .all(|cell| cell.matches(facts.get(&cell.column).unwrap_or(&Value::Null)))
     }
 
-    /// The row's tests as written, for explanations: `amount > 500, region = EMEA`.
+    /// Returns the row's tests as written, for explanations: `amount > 500, region = EMEA`.
     pub fn describe(&self) -> String {
         if self.cells.is_empty() {
             return "any request".into();

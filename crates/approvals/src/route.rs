@@ -15,7 +15,7 @@ use crate::policy::{ApprovalConfig, Approver, Limit, Policy};
 /// Most levels walked up a management chain, which also stops a cycle of managers.
 pub const MAX_CHAIN: usize = 12;
 
-/// What routing needs to know about one employee.
+/// An employee, with the data routing uses.
 #[derive(Clone, Debug, Default)]
 pub struct Person {
     pub id: String,
@@ -53,11 +53,11 @@ impl Person {
 /// The employees routing can look up.
 pub trait Directory {
     fn person(&self, id: &str) -> Option<Person>;
-    /// Every employee whose id, name, e-mail or job title is `key`.
+    /// Finds every employee whose id, name, e-mail or job title is `key`.
     fn find(&self, key: &str) -> Vec<Person>;
 }
 
-/// What is being approved, as routing sees it.
+/// The request being approved, with the data routing uses.
 #[derive(Clone, Debug)]
 pub struct RequestInfo {
     pub kind: String,
@@ -77,7 +77,7 @@ pub struct Assignment {
     pub delegated_from: Option<String>,
     /// The rule that produced the assignment, such as `manager` or `role:finance`.
     pub rule: String,
-    /// Why each candidate was passed over, and where the step went instead.
+    /// Reasons each candidate was passed over, and where the step went instead.
     pub notes: Vec<String>,
 }
 
@@ -103,7 +103,7 @@ pub struct Router<'a> {
 }
 
 impl Router<'_> {
-    /// The limit `person` has when acting in `role`: their own limit when the authority sets
+    /// Returns the limit `person` has when acting in `role`: their own limit when the authority sets
     /// one, or else the role's.
     pub fn limit(&self, person: &Person, role: Option<&str>) -> Option<Limit> {
         let authority = &self.config.authority;
@@ -130,7 +130,7 @@ impl Router<'_> {
         }
     }
 
-    /// Whether `person` may decide `request` in `role`; the reason when not.
+    /// Checks whether `person` may decide `request` in `role`, and returns the reason when not.
     pub fn eligible(
         &self,
         person: &Person,
@@ -169,7 +169,7 @@ impl Router<'_> {
         Ok(())
     }
 
-    /// Members of `role` in the authority that the directory knows.
+    /// Returns the members of `role` in the authority that the directory finds.
     pub fn members(&self, role: &str) -> Vec<Person> {
         let Some(role) = self.config.authority.roles.get(role) else {
             return Vec::new();
@@ -280,7 +280,7 @@ impl Router<'_> {
         assignment
     }
 
-    /// The manager of `person`, noting when there is none or when it is themselves.
+    /// Returns the manager of `person`, noting when there is none or when it is themselves.
     fn manager_of(&self, person: &Person, notes: &mut Vec<String>) -> Option<Person> {
         match person.manager.as_deref() {
             None => {
@@ -373,7 +373,7 @@ impl Router<'_> {
         assignment
     }
 
-    /// The next level above a step's approver, for escalation after its deadline: the
+    /// Returns the next level above a step's approver, for escalation after its deadline: the
     /// approver's manager chain, or the policy's fallback.
     pub fn escalate(
         &self,
