@@ -41,6 +41,9 @@ pub enum IssueCode {
     BelowMinimumAmount,
     /// A line bills more hours than the client's rules allow on one line.
     TooManyHoursOnLine,
+    /// The contract's or client's terms cannot be read, such as a malformed rate card,
+    /// billing rules or fixed-fee schedule.
+    InvalidTerms,
 }
 
 impl IssueCode {
@@ -63,13 +66,18 @@ impl IssueCode {
             IssueCode::PurchaseOrderExceeded => "purchase_order_exceeded",
             IssueCode::BelowMinimumAmount => "below_minimum_amount",
             IssueCode::TooManyHoursOnLine => "too_many_hours_on_line",
+            IssueCode::InvalidTerms => "invalid_terms",
         }
     }
 
     /// Returns false for problems that leave no invoice to issue, which an override cannot
-    /// lift: with no tax rate or nothing ready, there is no draft to release.
+    /// lift: with no tax rate, nothing ready or unreadable terms, there is no draft to
+    /// release.
     pub fn overridable(self) -> bool {
-        !matches!(self, IssueCode::TaxUnavailable | IssueCode::NothingToBill)
+        !matches!(
+            self,
+            IssueCode::TaxUnavailable | IssueCode::NothingToBill | IssueCode::InvalidTerms
+        )
     }
 }
 

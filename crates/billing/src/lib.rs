@@ -10,6 +10,9 @@
 //! - [`invoice::draft`] to draft the invoice from the ready items;
 //! - [`reconcile::reconcile`] to list every item of the period with how it was billed.
 //!
+//! The firm's tax table and default rounding come from the `billing` section of the rules
+//! folder, read by [`settings::load_dir`], the only function here that reads files.
+//!
 //! Three ideas carry the crate:
 //!
 //! - **Sources.** Every invoice line lists the records it bills as [`Source`]s (kind, id and
@@ -32,6 +35,7 @@ pub mod rates;
 pub mod readiness;
 pub mod reconcile;
 pub mod rules;
+pub mod settings;
 pub mod tax;
 
 #[cfg(test)]
@@ -49,4 +53,5 @@ pub use rates::{Rate, RateBasis, RateCard};
 pub use readiness::Readiness;
 pub use reconcile::{Reconciliation, Status};
 pub use rules::{BillingRules, GroupBy};
+pub use settings::BillingSettings;
 pub use tax::{TaxRate, TaxTable};

@@ -60,7 +60,17 @@ impl BillingRules {
         client: Option<&Value>,
         contract: Option<&Value>,
     ) -> Result<BillingRules, InputError> {
-        let mut rules = BillingRules::default();
+        BillingRules::from_json_over(BillingRules::default(), client, contract)
+    }
+
+    /// Reads the client's and the contract's rules over `defaults`, such as the firm's
+    /// default rounding policy: a rule neither of them names keeps its default.
+    pub fn from_json_over(
+        defaults: BillingRules,
+        client: Option<&Value>,
+        contract: Option<&Value>,
+    ) -> Result<BillingRules, InputError> {
+        let mut rules = defaults;
         for (owner, value) in [("client", client), ("contract", contract)] {
             let Some(value) = value.filter(|v| !v.is_null()) else {
                 continue;
@@ -170,6 +180,19 @@ mod tests {
         assert_eq!(rules.group_by, GroupBy::Project);
         assert_eq!(rules.rounding, Rounding::PerDocument);
         assert_eq!(rules.expense_markup, dec!(0));
+    }
+
+    #[test]
+    fn firm_defaults_hold_until_a_rule_names_them() {
+        let defaults = BillingRules {
+            rounding: Rounding::PerDocument,
+            ..BillingRules::default()
+        };
+        let kept = BillingRules::from_json_over(defaults.clone(), None, None).unwrap();
+        assert_eq!(kept.rounding, Rounding::PerDocument);
+        let contract = json!({"rounding": "per_line"});
+        let named = BillingRules::from_json_over(defaults, None, Some(&contract)).unwrap();
+        assert_eq!(named.rounding, Rounding::PerLine);
     }
 
     #[test]

@@ -15,7 +15,8 @@
 //! ```
 //!
 //! A business client in another EU member state than the firm's accounts for the VAT itself
-//! (the reverse charge), so its lines carry 0 % and are marked as reverse-charged. Every other
+//! (the reverse charge), so its lines carry 0 % and are marked as reverse-charged, unless the
+//! firm turns the reverse charge off with [`TaxTable::with_reverse_charge`]. Every other
 //! client gets its own country's rate for the line's category, or the country's default.
 //! Other place-of-supply rules are the table's to express: a firm that charges its own VAT to
 //! consumers abroad writes its own rate under those countries.
@@ -69,11 +70,16 @@ impl TaxRate {
 pub struct TaxTable {
     firm_country: String,
     countries: BTreeMap<String, CountryTaxes>,
+    /// False when the firm charges VAT to EU businesses abroad instead of applying the
+    /// reverse charge.
+    reverse_charge: bool,
 }
 
 /// Reason no tax rate applies to a client.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TaxError {
+    /// The firm configured no tax table.
+    NoTable,
     /// The client has no country, so its taxes are unknown.
     MissingCountry { client: String },
     /// The table has no entry for the client's country.
@@ -84,6 +90,9 @@ impl TaxError {
     /// Describes what is missing, naming the client and the country.
     pub fn message(&self) -> String {
         match self {
+            TaxError::NoTable => {
+                "no tax table is configured, and the contract line names no tax rate".to_string()
+            }
             TaxError::MissingCountry { client } => {
                 format!("client {client} has no country, so its tax rate is unknown")
             }
@@ -96,6 +105,11 @@ impl TaxError {
     /// Returns the change that makes a rate apply.
     pub fn fix(&self) -> String {
         match self {
+            TaxError::NoTable => {
+                "add `taxes` to the `billing` section of the rules folder, or set \
+                                  the contract line's tax rate"
+                    .to_string()
+            }
             TaxError::MissingCountry { .. } => {
                 "set the country of the client's billing address".to_string()
             }
@@ -141,7 +155,43 @@ impl TaxTable {
         Ok(TaxTable {
             firm_country,
             countries: normalized,
+            reverse_charge: true,
         })
+    }
+
+    /// Builds the table of a firm that configured no taxes: every lookup fails with
+    /// [`TaxError::NoTable`], so only lines with their own tax rate can be priced.
+    pub fn unconfigured() -> TaxTable {
+        TaxTable {
+            firm_country: String::new(),
+            countries: BTreeMap::new(),
+            reverse_charge: true,
+        }
+    }
+
+    /// Turns the EU reverse charge on (the default) or off.
+    pub fn with_reverse_charge(mut self, enabled: bool) -> TaxTable {
+        self.reverse_charge = enabled;
+        self
+    }
+
+    pub fn reverse_charge(&self) -> bool {
+        self.reverse_charge
+    }
+
+    /// True when the table has no countries, as built by [`TaxTable::unconfigured`].
+    pub fn is_unconfigured(&self) -> bool {
+        self.countries.is_empty()
+    }
+
+    /// Returns the rates of the country with ISO 3166-1 alpha-2 `code`, upper case.
+    pub fn country(&self, code: &str) -> Option<&CountryTaxes> {
+        self.countries.get(code)
+    }
+
+    /// Returns the ISO 3166-1 alpha-2 codes of the countries in the table.
+    pub fn countries(&self) -> impl Iterator<Item = &str> {
+        self.countries.keys().map(String::as_str)
     }
 
     /// Reads the table from its JSON configuration, shown in the module documentation.
@@ -169,6 +219,9 @@ impl TaxTable {
     /// EU member state gets 0 % under the reverse charge. Other clients get their country's
     /// rate for the category, else that country's default rate.
     pub fn rate(&self, client: &Client, category: &str) -> Result<TaxRate, TaxError> {
+        if self.is_unconfigured() {
+            return Err(TaxError::NoTable);
+        }
         let Some(country) = client.country.as_deref().map(str::trim) else {
             return Err(TaxError::MissingCountry {
                 client: client.id.clone(),
@@ -182,7 +235,8 @@ impl TaxTable {
             });
         };
         let firm_in_eu = self.countries[&self.firm_country].eu_member;
-        if client.is_business && taxes.eu_member && firm_in_eu && country != self.firm_country {
+        let abroad_in_eu = taxes.eu_member && firm_in_eu && country != self.firm_country;
+        if self.reverse_charge && client.is_business && abroad_in_eu {
             return Ok(TaxRate {
                 percent: Decimal::ZERO,
                 reverse_charge: true,
@@ -314,6 +368,22 @@ mod tests {
 
         let outside_eu = table.rate(&client(Some("CH"), true), "training").unwrap();
         assert_eq!(outside_eu, TaxRate::standard(dec!(8.1)));
+    }
+
+    #[test]
+    fn reverse_charge_can_be_switched_off() {
+        let table = table().with_reverse_charge(false);
+        let rate = table.rate(&client(Some("DE"), true), "training").unwrap();
+        assert_eq!(rate, TaxRate::standard(dec!(19)));
+    }
+
+    #[test]
+    fn unconfigured_table_prices_nothing() {
+        let error = TaxTable::unconfigured()
+            .rate(&client(Some("IT"), true), DEFAULT_CATEGORY)
+            .unwrap_err();
+        assert_eq!(error, TaxError::NoTable);
+        assert!(error.fix().contains("`billing` section"), "{}", error.fix());
     }
 
     #[test]
