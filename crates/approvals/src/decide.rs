@@ -87,14 +87,14 @@ pub struct Permitted {
     pub on_behalf_of: Option<String>,
 }
 
-/// Checks that `decider` may decide a pending step of the request: the one named by `wanted`,
+/// Checks that `decider` may decide a pending step of the request: the one named by `requested_step`,
 /// or the one waiting for them.
 pub fn check(
     router: &Router,
     request: &RequestInfo,
     request_state: &str,
     steps: &[StepView],
-    wanted: Option<&str>,
+    requested_step: Option<&str>,
     decider: &Person,
 ) -> Result<Permitted, Refusal> {
     if request_state != "pending" {
@@ -120,7 +120,7 @@ pub fn check(
             i != index && s.counts() && s.decisions.iter().any(|d| d.by == decider.id)
         })
     };
-    let candidates: Vec<usize> = match wanted {
+    let candidates: Vec<usize> = match requested_step {
         Some(id) => {
             let Some(index) = steps.iter().position(|s| s.id == id) else {
                 return Err(Refusal::Forbidden(format!(

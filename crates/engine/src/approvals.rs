@@ -63,7 +63,7 @@ impl Approvals {
         Approvals { config, history }
     }
 
-    /// The policy a request started under.
+    /// Returns the policy a request started under.
     pub fn policy_version(&self, id: &str, version: i64) -> Option<Arc<Policy>> {
         self.history
             .get(&(id.to_string(), version))
@@ -103,7 +103,7 @@ pub fn compile_version(version: &PolicyVersion) -> Result<Policy, String> {
     Ok(policy)
 }
 
-/// The employees of the store, as routing sees them, read once per transaction.
+/// The store's employees in the form routing uses, each read once per transaction.
 pub struct StoreDirectory<'a> {
     tx: &'a dyn ReadTx,
     cache: RefCell<HashMap<String, Option<Person>>>,
@@ -216,7 +216,7 @@ pub struct OpenRequest {
     pub summary: Option<String>,
 }
 
-/// What opening a request did.
+/// The result of opening a request.
 #[derive(Clone, Debug, Serialize)]
 pub struct Opened {
     pub request: Record,
@@ -249,7 +249,7 @@ fn week_bounds(period: &str) -> Option<(NaiveDate, NaiveDate)> {
     Some((monday, monday + chrono::Duration::days(6)))
 }
 
-/// What a request of `kind` about `subject` is, as read from the subject.
+/// The facts of a request of `kind` about `subject`, read from the subject.
 struct Derived {
     key: String,
     subject: Option<RecordRef>,
@@ -490,7 +490,7 @@ fn week_lines(
     Ok(lines)
 }
 
-/// The open request with `key`, if any.
+/// Returns the open request with `key`, if any.
 fn open_request_with_key(tx: &dyn ReadTx, key: &str) -> Result<Option<Record>, StoreError> {
     let page = tx.records(&RecordQuery {
         kind: Some(Kind::ApprovalRequest),
@@ -502,7 +502,7 @@ fn open_request_with_key(tx: &dyn ReadTx, key: &str) -> Result<Option<Record>, S
     Ok(page.items.into_iter().next())
 }
 
-/// The steps of a request, in position order.
+/// Returns the steps of a request, in position order.
 pub fn steps_of(tx: &dyn ReadTx, request: &str) -> Result<Vec<Record>, StoreError> {
     let page = tx.records(&RecordQuery {
         kind: Some(Kind::ApprovalStep),
@@ -914,7 +914,7 @@ fn step_fields(
     fields
 }
 
-/// The fields a step gets when it begins to wait for a decision.
+/// Sets the fields a step gets when it begins to wait for a decision.
 fn opening_fields(
     fields: &mut Map<String, Value>,
     template: &StepTemplate,
@@ -978,7 +978,7 @@ fn notify_deciders(
     Ok(())
 }
 
-/// A step record as deciding sees it.
+/// Reads a step record into the form deciding uses.
 pub fn step_view(step: &Record) -> StepView {
     StepView {
         id: step.id.clone(),
@@ -1024,7 +1024,7 @@ fn request_info(request: &Record) -> RequestInfo {
     }
 }
 
-/// A decision as asked for.
+/// A decision as submitted for.
 #[derive(Clone, Debug)]
 pub struct DecisionRequest {
     pub request: String,
@@ -1036,7 +1036,7 @@ pub struct DecisionRequest {
     pub comment: Option<String>,
 }
 
-/// What a decision did.
+/// The result of a decision.
 #[derive(Clone, Debug, Serialize)]
 pub struct Decided {
     pub request: Record,
@@ -1049,23 +1049,23 @@ pub struct Decided {
 pub fn decide(
     tx: &mut dyn WriteTx,
     env: &Env,
-    asked: &DecisionRequest,
+    submitted: &DecisionRequest,
     context: &CommandContext,
 ) -> Result<Decided, EngineError> {
     let request = tx
-        .record(Kind::ApprovalRequest, &asked.request)?
+        .record(Kind::ApprovalRequest, &submitted.request)?
         .ok_or_else(|| DomainError::NotFound {
             kind: Kind::ApprovalRequest,
-            id: asked.request.clone(),
+            id: submitted.request.clone(),
         })?;
     let steps = steps_of(tx, &request.id)?;
     let views: Vec<StepView> = steps.iter().map(step_view).collect();
     let info = request_info(&request);
     let directory = StoreDirectory::new(tx);
-    let decider = directory.person(&asked.decider).ok_or_else(|| {
+    let decider = directory.person(&submitted.decider).ok_or_else(|| {
         DomainError::Forbidden(format!(
             "employee {} is not in Steward, so cannot decide; link the token to an employee",
-            asked.decider
+            submitted.decider
         ))
     })?;
     let router = Router {
@@ -1078,14 +1078,14 @@ pub fn decide(
         &info,
         &request.state,
         &views,
-        asked.step.as_deref(),
+        submitted.step.as_deref(),
         &decider,
     )
     .map_err(|refusal| match refusal {
         Refusal::Conflict(m) => DomainError::Conflict(m),
         Refusal::Forbidden(m) => DomainError::Forbidden(m),
     })?;
-    let progress = decide::progress(&views, permitted.step, asked.verdict);
+    let progress = decide::progress(&views, permitted.step, submitted.verdict);
     let next_calendars: Vec<Option<Calendar>> = progress
         .open
         .iter()
@@ -1102,9 +1102,9 @@ pub fn decide(
 
     let decision = Decision {
         by: decider.id.clone(),
-        verdict: asked.verdict,
+        verdict: submitted.verdict,
         at: env.now,
-        comment: asked.comment.clone(),
+        comment: submitted.comment.clone(),
         on_behalf_of: permitted.on_behalf_of.clone(),
     };
     let ctx = CommandContext {
@@ -1122,7 +1122,7 @@ pub fn decide(
     if progress.step_state.is_some() {
         fields.insert("decided_by".into(), Value::String(decider.id.clone()));
         fields.insert("decided_at".into(), json!(env.now));
-        if let Some(comment) = &asked.comment {
+        if let Some(comment) = &submitted.comment {
             fields.insert("comment".into(), Value::String(comment.clone()));
         }
     }
@@ -1586,7 +1586,7 @@ struct Guard {
     to: &'static str,
     /// Request kinds whose approval allows it.
     requests: &'static [&'static str],
-    /// Only when this field holds this value, such as non-standard terms.
+    /// Only when this field has this value, such as non-standard terms.
     when: Option<(&'static str, &'static str)>,
 }
 
@@ -2002,10 +2002,10 @@ impl crate::Engine {
     /// Decides a step of a request.
     pub async fn decide_approval(
         self: &Arc<Self>,
-        asked: DecisionRequest,
+        submitted: DecisionRequest,
         context: CommandContext,
     ) -> Result<Decided, EngineError> {
-        self.write_env(move |tx, env| decide(tx, env, &asked, &context))
+        self.write_env(move |tx, env| decide(tx, env, &submitted, &context))
             .await
     }
 
@@ -2069,7 +2069,7 @@ impl crate::Engine {
         .await
     }
 
-    /// One request with its steps.
+    /// Returns one request with its steps.
     pub async fn approval(
         self: &Arc<Self>,
         id: String,

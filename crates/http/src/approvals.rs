@@ -306,12 +306,12 @@ pub async fn decision(
     if method != Method::POST {
         let view = find(&state, &id).await?;
         check_read(&principal, &view)?;
-        let shown = json!({
+        let preview = json!({
             "request": view_json(&view),
             "decision": verdict.as_str(),
             "how": "nothing was decided; POST to this address with the bearer token of a permitted approver, optionally with {\"comment\": \"...\"}",
         });
-        return Ok(Json(shown).into_response());
+        return Ok(Json(preview).into_response());
     }
     principal.require_writer()?;
     let Some(decider) = principal.employee.clone() else {
@@ -414,7 +414,7 @@ pub async fn metrics(
     Ok(Json(value))
 }
 
-/// The policies in force with their versions, and the authority.
+/// Lists the policies in force with their versions, and the authority.
 pub async fn policies(
     State(state): State<AppState>,
     _principal: Principal,
@@ -449,7 +449,7 @@ pub async fn policies(
     }))
 }
 
-/// The approval endpoints of the OpenAPI document.
+/// Builds the approval endpoints of the OpenAPI document.
 pub fn openapi_paths() -> Map<String, Value> {
     let error = |code: u16, meaning: &str| {
         (
