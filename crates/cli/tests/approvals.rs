@@ -54,8 +54,18 @@ async fn odoo_expenses_and_weeks_follow_the_firm_policies() {
     // The policies are installed in the database by serving it once with the rules folder.
     drop(Server::start(dir.path(), &["--rules", &examples]).await);
     let (code, _, stderr) = steward(&[
-        "sync", "odoo", "--url", &odoo, "--db", "steward_demo", "--login", "admin",
-        "--password", "admin", "--database", &database,
+        "sync",
+        "odoo",
+        "--url",
+        &odoo,
+        "--db",
+        "steward_demo",
+        "--login",
+        "admin",
+        "--password",
+        "admin",
+        "--database",
+        &database,
     ]);
     assert_eq!(code, 0, "{stderr}");
     let server = Server::start(dir.path(), &[]).await;
@@ -74,15 +84,19 @@ async fn odoo_expenses_and_weeks_follow_the_firm_policies() {
     let uninvoiced: Vec<Value> = all(&server, "timesheets?state=submitted").await;
     let mut expected_weeks = std::collections::BTreeSet::new();
     for line in &uninvoiced {
-        let day = chrono::NaiveDate::parse_from_str(line["date"].as_str().unwrap(), "%Y-%m-%d")
-            .unwrap();
+        let day =
+            chrono::NaiveDate::parse_from_str(line["date"].as_str().unwrap(), "%Y-%m-%d").unwrap();
         let week = chrono::Datelike::iso_week(&day);
         expected_weeks.insert((
             line["employee"].as_str().unwrap().to_string(),
             format!("{}-W{:02}", week.year(), week.week()),
         ));
     }
-    assert_eq!(weeks.len(), expected_weeks.len(), "one request per person and week");
+    assert_eq!(
+        weeks.len(),
+        expected_weeks.len(),
+        "one request per person and week"
+    );
 
     // The administrator has no manager: his requests went to finance instead of stalling.
     let employees = all(&server, "employees").await;
@@ -108,11 +122,18 @@ async fn odoo_expenses_and_weeks_follow_the_firm_policies() {
     for request in &admin_requests {
         let first = &request["steps"][0];
         assert_eq!(first["state"], "pending", "{}", request["summary"]);
-        assert_eq!(first["approver_rule"], "role:finance", "{}", request["summary"]);
+        assert_eq!(
+            first["approver_rule"], "role:finance",
+            "{}",
+            request["summary"]
+        );
         assert_eq!(first["candidates"], json!([tina]), "{}", request["summary"]);
         assert!(
-            first["notes"].to_string().contains("Mitchell Admin has no manager"),
-            "{}", request["summary"]
+            first["notes"]
+                .to_string()
+                .contains("Mitchell Admin has no manager"),
+            "{}",
+            request["summary"]
         );
     }
 
@@ -138,8 +159,20 @@ async fn odoo_expenses_and_weeks_follow_the_firm_policies() {
             assert_eq!(status, StatusCode::OK, "{method} {path}: {body}");
             if method == reqwest::Method::GET {
                 let shown: Value = serde_json::from_str(&body).unwrap();
-                assert_eq!(shown["decision"], if link == "approve" { "approve" } else { "reject" });
-                assert!(shown["how"].as_str().unwrap().contains("nothing was decided"));
+                assert_eq!(
+                    shown["decision"],
+                    if link == "approve" {
+                        "approve"
+                    } else {
+                        "reject"
+                    }
+                );
+                assert!(
+                    shown["how"]
+                        .as_str()
+                        .unwrap()
+                        .contains("nothing was decided")
+                );
             }
         }
     }
@@ -147,7 +180,11 @@ async fn odoo_expenses_and_weeks_follow_the_firm_policies() {
     assert_eq!(after["state"], "pending");
     assert_eq!(after["version"], version);
     assert_eq!(after["steps"][0]["decisions"], json!([]));
-    assert_eq!(all(&server, "events").await.len(), events, "looking appended nothing");
+    assert_eq!(
+        all(&server, "events").await.len(),
+        events,
+        "looking appended nothing"
+    );
 
     // Marc may not approve his own claim; a token with no employee may not decide at all.
     let marc_token = token_for(&server, "marc", "delivery_manager", Some(&marc)).await;
@@ -159,14 +196,26 @@ async fn odoo_expenses_and_weeks_follow_the_firm_policies() {
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
 
     // Mitchell approves; the expense is approved; a second decision is a conflict.
-    let (status, body) = send(&server, reqwest::Method::POST, &approve, Some(&mitchell_token)).await;
+    let (status, body) = send(
+        &server,
+        reqwest::Method::POST,
+        &approve,
+        Some(&mitchell_token),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let expense_id = marcs["subject_id"].as_str().unwrap();
     let expense = server.get(&format!("/api/v1/expenses/{expense_id}")).await;
     assert_eq!(expense["state"], "approved");
     assert_eq!(expense["approved_by"], mitchell.as_str());
     let reject = format!("/api/v1/approvals/{id}/reject");
-    let (status, body) = send(&server, reqwest::Method::POST, &reject, Some(&mitchell_token)).await;
+    let (status, body) = send(
+        &server,
+        reqwest::Method::POST,
+        &reject,
+        Some(&mitchell_token),
+    )
+    .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(
         server.get(&format!("/api/v1/expenses/{expense_id}")).await["state"],
@@ -200,7 +249,10 @@ async fn odoo_expenses_and_weeks_follow_the_firm_policies() {
     // Listing by approver shows what waits for Tina.
     let mine = server
         .client
-        .get(format!("{}/api/v1/approvals?approver=me&state=pending&limit=500", server.base))
+        .get(format!(
+            "{}/api/v1/approvals?approver=me&state=pending&limit=500",
+            server.base
+        ))
         .bearer_auth(&tina_token)
         .send()
         .await
@@ -219,23 +271,43 @@ async fn odoo_expenses_and_weeks_follow_the_firm_policies() {
         })
         .count();
     let listed = mine["items"].as_array().unwrap();
-    assert_eq!(listed.len(), waiting_for_tina - 1, "one of them was decided");
+    assert_eq!(
+        listed.len(),
+        waiting_for_tina - 1,
+        "one of them was decided"
+    );
     assert!(listed.len() >= admin_requests.len() - 1);
 
     let metrics = server.get("/api/v1/approvals/metrics").await;
     let open = metrics["requests"]["backlog"]["open"].as_u64().unwrap();
     assert_eq!(open as usize, requests.len() - 2, "{}", metrics["requests"]);
-    assert!(metrics["requests"]["backlog"]["over_7_days"].as_u64().unwrap() > 0);
-    assert_eq!(metrics["requests"]["turnaround"]["decided"], 2, "{}", metrics["requests"]);
+    assert!(
+        metrics["requests"]["backlog"]["over_7_days"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    assert_eq!(
+        metrics["requests"]["turnaround"]["decided"], 2,
+        "{}",
+        metrics["requests"]
+    );
     assert!(metrics["requests"]["turnaround"]["median_hours"].is_string());
-    assert!(metrics["by_policy"]["expenses"]["backlog"]["open"].as_u64().unwrap() == 10);
+    assert!(
+        metrics["by_policy"]["expenses"]["backlog"]["open"]
+            .as_u64()
+            .unwrap()
+            == 10
+    );
     assert_eq!(
         metrics["by_approver"][&mitchell]["name"], "Mitchell Admin",
-        "{}", metrics["requests"]
+        "{}",
+        metrics["requests"]
     );
     assert_eq!(
         metrics["by_approver"][&mitchell]["turnaround"]["decided"], 1,
-        "{}", metrics["requests"]
+        "{}",
+        metrics["requests"]
     );
     println!(
         "approval metrics of the Odoo demo firm: {}",

@@ -28,10 +28,7 @@ fn rules_check_accepts_the_examples() {
         stdout.contains("expense-approval: expense entered state submitted"),
         "{stdout}"
     );
-    assert!(
-        stdout.contains("5 approval policies are valid"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("5 approval policies are valid"), "{stdout}");
 }
 
 #[test]

@@ -940,8 +940,8 @@ impl Checker<'_> {
                 })
             }
             ActionSpec::Control { name } => {
-                let known =
-                    name.value == "all" || steward_domain::controls::ALL.contains(&name.value.as_str());
+                let known = name.value == "all"
+                    || steward_domain::controls::ALL.contains(&name.value.as_str());
                 if !known {
                     self.error(
                         &name.referenced,

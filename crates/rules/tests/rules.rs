@@ -119,9 +119,21 @@ fn rules_cannot_write_approval_records_directly() {
     let text = "rules:\n  - id: a\n    trigger: { on: create, record: approval_request }\n    actions:\n      - update: { state: approved }\n  - id: b\n    trigger: { on: create, record: expense }\n    actions:\n      - create: { record: approval_request, fields: { request_kind: expense } }\n      - approval_step: escalate\n";
     let errors = errors(text);
     assert_eq!(errors.len(), 3, "{errors:?}");
-    assert!(errors[0].contains("change only through decisions"), "{}", errors[0]);
-    assert!(errors[1].contains("use `approval: { request: ... }`"), "{}", errors[1]);
-    assert!(errors[2].contains("for Steward's built-in approval rules"), "{}", errors[2]);
+    assert!(
+        errors[0].contains("change only through decisions"),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        errors[1].contains("use `approval: { request: ... }`"),
+        "{}",
+        errors[1]
+    );
+    assert!(
+        errors[2].contains("for Steward's built-in approval rules"),
+        "{}",
+        errors[2]
+    );
 }
 
 #[test]
