@@ -44,6 +44,7 @@ pub fn run_all(make: Make) {
         ("runs record explanations", runs_record_explanations),
         ("rule versions are kept", rule_versions_kept),
         ("policy versions are kept", policy_versions_kept),
+        ("billing settings are versioned", billing_settings_versioned),
         ("tokens have unique names", tokens_unique),
         (
             "webhook endpoints round-trip",
@@ -757,6 +758,28 @@ fn policy_versions_kept(store: &dyn Store) {
     assert!(matches!(error, StoreError::Duplicate { .. }), "{error:?}");
     let versions = read(store, |tx| tx.policy_versions()).unwrap();
     assert_eq!(versions, vec![version(1), version(2)]);
+}
+
+fn billing_settings_versioned(store: &dyn Store) {
+    assert_eq!(read(store, |tx| tx.billing_settings()).unwrap(), None);
+    let version = |n: i64| BillingSettingsVersion {
+        version: n,
+        hash: format!("hash-{n}"),
+        definition: json!({"rounding": "per_line", "n": n}),
+        origin: (n == 2).then(|| "rules/billing.yaml".to_string()),
+        created_at: t0(),
+    };
+    let (one, two) = (version(1), version(2));
+    write(store, move |tx| {
+        tx.insert_billing_settings(&one)?;
+        tx.insert_billing_settings(&two)
+    })
+    .unwrap();
+    let duplicate = version(2);
+    let error = write(store, move |tx| tx.insert_billing_settings(&duplicate)).unwrap_err();
+    assert!(matches!(error, StoreError::Duplicate { .. }), "{error:?}");
+    let newest = read(store, |tx| tx.billing_settings()).unwrap();
+    assert_eq!(newest, Some(version(2)));
 }
 
 fn tokens_unique(store: &dyn Store) {

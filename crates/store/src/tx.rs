@@ -38,6 +38,8 @@ pub trait ReadTx {
     fn rule_versions(&self) -> Result<Vec<RuleVersion>, StoreError>;
     /// Every version of every approval policy, oldest first.
     fn policy_versions(&self) -> Result<Vec<PolicyVersion>, StoreError>;
+    /// The newest version of the billing settings, if any were installed.
+    fn billing_settings(&self) -> Result<Option<BillingSettingsVersion>, StoreError>;
 
     fn run(&self, id: &str) -> Result<Option<Run>, StoreError>;
     fn runs(&self, query: &RunQuery) -> Result<Page<Run>, StoreError>;
@@ -87,6 +89,12 @@ pub trait WriteTx: ReadTx {
 
     fn insert_rule_version(&mut self, version: &RuleVersion) -> Result<(), StoreError>;
     fn insert_policy_version(&mut self, version: &PolicyVersion) -> Result<(), StoreError>;
+    /// Stores a new version of the billing settings; a version number already stored is a
+    /// [`StoreError::Duplicate`].
+    fn insert_billing_settings(
+        &mut self,
+        version: &BillingSettingsVersion,
+    ) -> Result<(), StoreError>;
     fn retire_rule(&mut self, rule_id: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
 
     fn insert_run(&mut self, run: &Run) -> Result<(), StoreError>;
