@@ -309,6 +309,26 @@ async fn odoo_expenses_and_weeks_follow_the_firm_policies() {
         "{}",
         metrics["requests"]
     );
+    // Prometheus sees the same counts, read from the database.
+    let text = server
+        .client
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(&format!("steward_approvals_open {open}")),
+        "{text}"
+    );
+    assert!(
+        text.contains("steward_rule_runs_stored{rule=\"expense-approval\",status=\"succeeded\"} 11"),
+        "{text}"
+    );
+    assert!(text.contains("steward_jobs{state=\"dead\"} 0"), "{text}");
+    assert!(text.contains("steward_events_stored "), "{text}");
     println!(
         "approval metrics of the Odoo demo firm: {}",
         serde_json::to_string(&metrics["requests"]).unwrap()

@@ -184,17 +184,82 @@ async fn ready(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    match &state.metrics {
-        Some(render) => (
-            [(
-                axum::http::header::CONTENT_TYPE,
-                "text/plain; version=0.0.4",
-            )],
-            render(),
-        )
-            .into_response(),
-        None => ApiError::not_found("metrics are not enabled on this server").into_response(),
+    let Some(render) = &state.metrics else {
+        return ApiError::not_found("metrics are not enabled on this server").into_response();
+    };
+    let mut text = render();
+    match stored_metrics(&state).await {
+        Ok(stored) => text.push_str(&stored),
+        Err(error) => tracing::warn!(%error, "could not read the stored counts for /metrics"),
     }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+/// Renders gauges counted from the database, so they hold across restarts and cover every
+/// process writing to it: stored events, rule runs by rule and status, jobs by state and open
+/// approval requests.
+async fn stored_metrics(state: &AppState) -> Result<String, steward_store::StoreError> {
+    use std::fmt::Write;
+    let now = state.engine.clock().now();
+    let (events, runs, queue, approvals) = steward_store::read_async(state.store.clone(), move |tx| {
+        Ok((
+            tx.count_events()?,
+            tx.run_counts()?,
+            tx.queue_stats(now)?,
+            tx.count_records(steward_domain::Kind::ApprovalRequest, Some("pending"))?,
+        ))
+    })
+    .await?;
+    let mut out = String::new();
+    let _ = writeln!(out, "# HELP steward_events_stored Events in the log.");
+    let _ = writeln!(out, "# TYPE steward_events_stored gauge");
+    let _ = writeln!(out, "steward_events_stored {events}");
+    let _ = writeln!(out, "# HELP steward_rule_runs_stored Stored rule runs by rule and status.");
+    let _ = writeln!(out, "# TYPE steward_rule_runs_stored gauge");
+    for (rule, status, count) in runs {
+        let _ = writeln!(
+            out,
+            "steward_rule_runs_stored{{rule=\"{}\",status=\"{}\"}} {count}",
+            label(&rule),
+            label(&status)
+        );
+    }
+    let _ = writeln!(out, "# HELP steward_jobs Jobs by state; succeeded jobs are not counted.");
+    let _ = writeln!(out, "# TYPE steward_jobs gauge");
+    for (name, count) in [
+        ("pending", queue.pending),
+        ("running", queue.running),
+        ("waiting", queue.waiting),
+        ("dead", queue.dead),
+    ] {
+        let _ = writeln!(out, "steward_jobs{{state=\"{name}\"}} {count}");
+    }
+    let _ = writeln!(out, "# HELP steward_job_oldest_due_seconds Age of the oldest due pending job.");
+    let _ = writeln!(out, "# TYPE steward_job_oldest_due_seconds gauge");
+    let _ = writeln!(
+        out,
+        "steward_job_oldest_due_seconds {}",
+        queue.oldest_due_seconds.unwrap_or(0.0)
+    );
+    let _ = writeln!(out, "# HELP steward_approvals_open Approval requests waiting for a decision.");
+    let _ = writeln!(out, "# TYPE steward_approvals_open gauge");
+    let _ = writeln!(out, "steward_approvals_open {approvals}");
+    Ok(out)
+}
+
+/// Escapes a Prometheus label value.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// Logs every request once, with its status and duration; server errors are logged with

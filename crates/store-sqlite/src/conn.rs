@@ -478,6 +478,21 @@ impl ReadTx for Conn<'_> {
         )
     }
 
+    fn run_counts(&self) -> Fallible<Vec<(String, String, u64)>> {
+        self.all(
+            "SELECT rule_id, status, count(*) FROM runs GROUP BY rule_id, status ORDER BY 1, 2",
+            [],
+            |row| {
+                let count: i64 = row.get(2).map_err(sql_error)?;
+                Ok((
+                    row.get(0).map_err(sql_error)?,
+                    row.get(1).map_err(sql_error)?,
+                    count as u64,
+                ))
+            },
+        )
+    }
+
     fn run(&self, id: &str) -> Fallible<Option<Run>> {
         let sql = format!("SELECT {} FROM runs WHERE id = ?1", codec::RUN_COLUMNS);
         self.one(&sql, params![id], codec::run)

@@ -708,6 +708,11 @@ fn runs_record_explanations(store: &dyn Store) {
     let page = read(store, move |tx| tx.runs(&query)).unwrap();
     assert_eq!(page.items.len(), 1);
     assert_eq!(page.items[0].status, RunStatus::Succeeded);
+    let counts = read(store, |tx| tx.run_counts()).unwrap();
+    assert!(
+        counts.contains(&("flag-long-day".to_string(), "succeeded".to_string(), 1)),
+        "{counts:?}"
+    );
     assert_eq!(page.items[0].actions, outcome);
     assert_eq!(page.items[0].inputs, run.inputs);
 }

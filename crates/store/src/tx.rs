@@ -42,6 +42,8 @@ pub trait ReadTx {
     fn billing_settings(&self) -> Result<Option<BillingSettingsVersion>, StoreError>;
 
     fn run(&self, id: &str) -> Result<Option<Run>, StoreError>;
+    /// Counts stored rule runs by rule and status: (rule id, status, count).
+    fn run_counts(&self) -> Result<Vec<(String, String, u64)>, StoreError>;
     fn runs(&self, query: &RunQuery) -> Result<Page<Run>, StoreError>;
 
     fn job(&self, id: &str) -> Result<Option<Job>, StoreError>;
