@@ -493,6 +493,24 @@ impl ReadTx for Conn<'_> {
         )
     }
 
+    fn control_settings(&self) -> Fallible<Option<ControlSettingsVersion>> {
+        self.one(
+            "SELECT version, hash, definition, origin, created_at \
+             FROM control_settings_versions ORDER BY version DESC LIMIT 1",
+            [],
+            |row| {
+                let col = |name: &str| row.get::<_, Option<String>>(name).map_err(sql_error);
+                Ok(ControlSettingsVersion {
+                    version: row.get("version").map_err(sql_error)?,
+                    hash: row.get("hash").map_err(sql_error)?,
+                    definition: codec::json(&col("definition")?.unwrap_or_default())?,
+                    origin: col("origin")?,
+                    created_at: codec::parse_ts(&col("created_at")?.unwrap_or_default())?,
+                })
+            },
+        )
+    }
+
     fn run(&self, id: &str) -> Fallible<Option<Run>> {
         let sql = format!("SELECT {} FROM runs WHERE id = ?1", codec::RUN_COLUMNS);
         self.one(&sql, params![id], codec::run)
@@ -863,6 +881,27 @@ impl WriteTx for Conn<'_> {
         .map_err(|e| match e {
             StoreError::Backend(m) if m.contains("UNIQUE") => StoreError::Duplicate {
                 what: format!("version {} of the billing settings", version.version),
+            },
+            other => other,
+        })?;
+        Ok(())
+    }
+
+    fn insert_control_settings(&mut self, version: &ControlSettingsVersion) -> Fallible<()> {
+        self.execute(
+            "INSERT INTO control_settings_versions (version, hash, definition, origin, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                version.version,
+                version.hash,
+                to_json(&version.definition)?,
+                version.origin,
+                ts(version.created_at),
+            ],
+        )
+        .map_err(|e| match e {
+            StoreError::Backend(m) if m.contains("UNIQUE") => StoreError::Duplicate {
+                what: format!("version {} of the control settings", version.version),
             },
             other => other,
         })?;

@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../sql/0003_webhooks.sql"),
     include_str!("../sql/0004_approvals.sql"),
     include_str!("../sql/0005_billing.sql"),
+    include_str!("../sql/0006_controls.sql"),
 ];
 
 /// Brings the database to the newest schema, one transaction per migration.

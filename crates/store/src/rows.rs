@@ -129,6 +129,20 @@ pub struct BillingSettingsVersion {
     pub created_at: DateTime<Utc>,
 }
 
+/// One version of the firm's control settings and project templates.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ControlSettingsVersion {
+    /// 1 for the first settings installed, one more for each change.
+    pub version: i64,
+    /// SHA-256 of the canonical definition; a new version is stored only when it changes.
+    pub hash: String,
+    /// The settings as canonical JSON.
+    pub definition: Value,
+    /// The rules folder the settings were installed from, if any.
+    pub origin: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {

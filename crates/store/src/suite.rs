@@ -45,6 +45,7 @@ pub fn run_all(make: Make) {
         ("rule versions are kept", rule_versions_kept),
         ("policy versions are kept", policy_versions_kept),
         ("billing settings are versioned", billing_settings_versioned),
+        ("control settings are versioned", control_settings_versioned),
         ("tokens have unique names", tokens_unique),
         (
             "webhook endpoints round-trip",
@@ -784,6 +785,28 @@ fn billing_settings_versioned(store: &dyn Store) {
     let error = write(store, move |tx| tx.insert_billing_settings(&duplicate)).unwrap_err();
     assert!(matches!(error, StoreError::Duplicate { .. }), "{error:?}");
     let newest = read(store, |tx| tx.billing_settings()).unwrap();
+    assert_eq!(newest, Some(version(2)));
+}
+
+fn control_settings_versioned(store: &dyn Store) {
+    assert_eq!(read(store, |tx| tx.control_settings()).unwrap(), None);
+    let version = |n: i64| ControlSettingsVersion {
+        version: n,
+        hash: format!("hash-{n}"),
+        definition: json!({"controls": {"staffing": {"weeks": n}}}),
+        origin: (n == 2).then(|| "rules".to_string()),
+        created_at: t0(),
+    };
+    let (one, two) = (version(1), version(2));
+    write(store, move |tx| {
+        tx.insert_control_settings(&one)?;
+        tx.insert_control_settings(&two)
+    })
+    .unwrap();
+    let duplicate = version(1);
+    let error = write(store, move |tx| tx.insert_control_settings(&duplicate)).unwrap_err();
+    assert!(matches!(error, StoreError::Duplicate { .. }), "{error:?}");
+    let newest = read(store, |tx| tx.control_settings()).unwrap();
     assert_eq!(newest, Some(version(2)));
 }
 

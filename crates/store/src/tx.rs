@@ -40,6 +40,8 @@ pub trait ReadTx {
     fn policy_versions(&self) -> Result<Vec<PolicyVersion>, StoreError>;
     /// The newest version of the billing settings, if any were installed.
     fn billing_settings(&self) -> Result<Option<BillingSettingsVersion>, StoreError>;
+    /// The newest version of the control settings, if any were installed.
+    fn control_settings(&self) -> Result<Option<ControlSettingsVersion>, StoreError>;
 
     fn run(&self, id: &str) -> Result<Option<Run>, StoreError>;
     /// Counts stored rule runs by rule and status: (rule id, status, count).
@@ -96,6 +98,12 @@ pub trait WriteTx: ReadTx {
     fn insert_billing_settings(
         &mut self,
         version: &BillingSettingsVersion,
+    ) -> Result<(), StoreError>;
+    /// Stores a new version of the control settings; a version number already stored is a
+    /// [`StoreError::Duplicate`].
+    fn insert_control_settings(
+        &mut self,
+        version: &ControlSettingsVersion,
     ) -> Result<(), StoreError>;
     fn retire_rule(&mut self, rule_id: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
 
