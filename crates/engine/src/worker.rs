@@ -351,7 +351,9 @@ impl Engine {
                 transient: false,
             });
         };
-        let url = call.url.clone();
+        // Paths can carry secrets, such as the token of an Odoo "On webhook" trigger, so
+        // errors name only the method, host and port.
+        let url = format!("{} {}", call.method, origin_of(&call.url));
         let reply = outbound.call(call).await?;
         match reply.status {
             200..=299 => Ok(reply),
@@ -445,9 +447,34 @@ impl Engine {
     }
 }
 
+/// The scheme, host and port of `url`, without its path or query.
+fn origin_of(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = host.rsplit('@').next().unwrap_or(host);
+    if scheme.is_empty() {
+        host.to_string()
+    } else {
+        format!("{scheme}://{host}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn origin_drops_path_query_and_credentials() {
+        assert_eq!(
+            origin_of("http://127.0.0.1:8069/web/hook/6f1c-secret?x=1"),
+            "http://127.0.0.1:8069"
+        );
+        assert_eq!(
+            origin_of("https://user:pw@api.example.test/a"),
+            "https://api.example.test"
+        );
+        assert_eq!(origin_of("localhost:9000/path"), "localhost:9000");
+    }
 
     #[test]
     fn backoff_doubles_within_jitter_and_caps() {
