@@ -44,6 +44,9 @@ pub enum IssueCode {
     /// The contract's or client's terms cannot be read, such as a malformed rate card,
     /// billing rules or fixed-fee schedule.
     InvalidTerms,
+    /// A draft invoice of the contract is not released or cancelled yet, so a new draft
+    /// would bill the same items again.
+    DraftPending,
 }
 
 impl IssueCode {
@@ -67,16 +70,20 @@ impl IssueCode {
             IssueCode::BelowMinimumAmount => "below_minimum_amount",
             IssueCode::TooManyHoursOnLine => "too_many_hours_on_line",
             IssueCode::InvalidTerms => "invalid_terms",
+            IssueCode::DraftPending => "draft_pending",
         }
     }
 
-    /// Returns false for problems that leave no invoice to issue, which an override cannot
-    /// lift: with no tax rate, nothing ready or unreadable terms, there is no draft to
-    /// release.
+    /// Returns false for problems that an override cannot lift: with no tax rate, nothing
+    /// ready or unreadable terms there is no draft to release, and a pending draft would be
+    /// billed twice.
     pub fn overridable(self) -> bool {
         !matches!(
             self,
-            IssueCode::TaxUnavailable | IssueCode::NothingToBill | IssueCode::InvalidTerms
+            IssueCode::TaxUnavailable
+                | IssueCode::NothingToBill
+                | IssueCode::InvalidTerms
+                | IssueCode::DraftPending
         )
     }
 }

@@ -48,8 +48,21 @@ pub struct Readiness {
 /// Checks whether the contract in `input` can be invoiced for its period.
 /// `override_request` is the id of an approved `billing_override` request, if any.
 pub fn check(input: &BillingInput, override_request: Option<&str>) -> Readiness {
+    check_with(input, override_request, Vec::new())
+}
+
+/// Checks like [`check`], with `extra` blockers the caller found outside the input, such as
+/// a draft invoice still pending. The override lifts those too when their code allows it.
+pub fn check_with(
+    input: &BillingInput,
+    override_request: Option<&str>,
+    extra: Vec<Issue>,
+) -> Readiness {
     let ledger = Ledger::from_documents(input.documents);
-    check_with_ledger(input, &ledger, override_request)
+    let mut readiness = check_with_ledger(input, &ledger, None);
+    readiness.blockers.extend(extra);
+    lift(&mut readiness, override_request);
+    readiness
 }
 
 /// [`check`] on a ledger the caller already built from `input.documents`.
@@ -69,21 +82,31 @@ pub(crate) fn check_with_ledger(
         None => blockers.push(nothing_to_bill(input)),
     }
 
-    let mut warnings = Vec::new();
-    if override_request.is_some() {
-        let (lifted, kept) = blockers.into_iter().partition(|b| b.code.overridable());
-        warnings = lifted;
-        blockers = kept;
-    }
-    Readiness {
+    let mut readiness = Readiness {
         contract: input.contract.id.clone(),
         period: input.period,
-        ready: blockers.is_empty(),
-        override_request: override_request.map(str::to_string),
+        ready: false,
+        override_request: None,
         blockers,
-        warnings,
+        warnings: Vec::new(),
         draft: outcome.draft,
+    };
+    lift(&mut readiness, override_request);
+    readiness
+}
+
+/// Turns the overridable blockers into warnings when an override is approved, and sets
+/// `ready`.
+fn lift(readiness: &mut Readiness, override_request: Option<&str>) {
+    if let Some(request) = override_request {
+        let blockers = std::mem::take(&mut readiness.blockers);
+        let (lifted, kept): (Vec<Issue>, Vec<Issue>) =
+            blockers.into_iter().partition(|b| b.code.overridable());
+        readiness.warnings.extend(lifted);
+        readiness.blockers = kept;
+        readiness.override_request = Some(request.to_string());
     }
+    readiness.ready = readiness.blockers.is_empty();
 }
 
 /// Billable items up to the period's end that wait for approval or acceptance, grouped by
@@ -544,6 +567,25 @@ mod tests {
         assert_eq!(codes(&readiness.blockers), vec![IssueCode::NothingToBill]);
         assert_eq!(codes(&readiness.warnings), vec![IssueCode::NotApproved]);
         assert!(readiness.draft.is_none());
+    }
+
+    #[test]
+    fn extra_blockers_join_the_gate() {
+        let firm = firm();
+        let pending = Issue::new(
+            IssueCode::DraftPending,
+            vec![RecordRef::new(Kind::Invoice, "inv-7")],
+            "draft invoice inv-7 is not released yet",
+            "release or cancel it",
+        );
+        let readiness = check_with(&firm.input(), None, vec![pending.clone()]);
+        assert!(!readiness.ready);
+        assert_eq!(readiness.blockers, vec![pending.clone()]);
+
+        let overridden = check_with(&firm.input(), Some("ar-1"), vec![pending.clone()]);
+        assert!(!overridden.ready, "an override cannot lift a pending draft");
+        assert_eq!(overridden.blockers, vec![pending]);
+        assert!(overridden.warnings.is_empty());
     }
 
     #[test]
