@@ -1,8 +1,7 @@
-//! Benchmarks that need a whole engine: the durable pipeline on SQLite.
-
-mod pipeline;
+//! `steward-bench`: runs one benchmark and prints its result as one JSON line.
 
 use clap::{Parser, Subcommand};
+use steward_bench::{fsync, pipeline};
 
 /// mimalloc: the write path allocates many small objects per event, and the system allocator
 /// spent about a fifth of the instructions of the pipeline benchmark.
@@ -18,8 +17,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Events in, rules matched, jobs run, effects committed, on a SQLite file.
+    /// Events in, rules matched, jobs run, effects committed, on a SQLite file: throughput,
+    /// or latency at a fixed rate with `--rate`.
     Pipeline(pipeline::Args),
+    /// Time `fdatasync` of a 4 KiB block, the flush behind every durable commit.
+    Fsync(fsync::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -27,9 +29,16 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async {
+    let line = runtime.block_on(async {
         match cli.command {
-            Command::Pipeline(args) => pipeline::run(args).await,
+            Command::Pipeline(args) => match args.rate {
+                Some(rate) => serde_json::to_string(&pipeline::paced(&args, rate).await?),
+                None => serde_json::to_string(&pipeline::throughput(&args).await?),
+            }
+            .map_err(anyhow::Error::from),
+            Command::Fsync(args) => Ok(serde_json::to_string(&fsync::run(&args)?)?),
         }
-    })
+    })?;
+    println!("{line}");
+    Ok(())
 }

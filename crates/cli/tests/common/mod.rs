@@ -67,6 +67,8 @@ fn free_port() -> u16 {
 impl Server {
     /// Starts `steward serve` on `dir/firm.db` and waits until it answers.
     pub async fn start(dir: &Path, extra: &[&str]) -> Server {
+        // The workspace builds reqwest without a default TLS provider.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let port = free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_steward"))
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
