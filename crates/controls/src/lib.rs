@@ -11,6 +11,7 @@ mod checks;
 mod load;
 pub mod settings;
 pub mod spec;
+pub mod staffing;
 
 pub use checks::*;
 pub use load::compile_sources;
