@@ -8,10 +8,13 @@
 //! folder ([`load_dir`]); nothing else in this crate does IO.
 
 mod checks;
+pub mod collections;
+pub mod entries;
 mod load;
 pub mod settings;
 pub mod spec;
 pub mod staffing;
+pub mod timesheets;
 
 pub use checks::*;
 pub use load::compile_sources;

@@ -185,7 +185,9 @@ impl Checker<'_> {
             _ => {
                 self.error(
                     &value.referenced,
-                    format!("`{name}` must be a percentage from 0 to 1000, such as 120 or \"120%\""),
+                    format!(
+                        "`{name}` must be a percentage from 0 to 1000, such as 120 or \"120%\""
+                    ),
                 );
                 None
             }
@@ -284,7 +286,11 @@ impl Checker<'_> {
             None => Some(OwnerRule::ContractOwner),
             Some(value) => self.owner(value),
         };
-        let state = match spec.state.as_ref().map(|s| (s.value.as_str(), s.referenced)) {
+        let state = match spec
+            .state
+            .as_ref()
+            .map(|s| (s.value.as_str(), s.referenced))
+        {
             None => "planned".to_string(),
             Some((state @ ("planned" | "active"), _)) => state.to_string(),
             Some((other, at)) => {
@@ -646,6 +652,11 @@ impl Checker<'_> {
             }
             target.cutoffs = compiled;
         }
+        if let Some(text) = &spec.future_tolerance
+            && let Some(span) = self.non_negative_span(text, "future_tolerance")
+        {
+            target.future_tolerance = span;
+        }
     }
 
     fn expenses(&mut self, spec: ExpensesSpec, target: &mut ExpenseSettings) {
@@ -661,8 +672,11 @@ impl Checker<'_> {
             let limit = &limit.value;
             let country = match &limit.country {
                 Some(country) => {
-                    let def =
-                        steward_domain::schema::field("country", steward_domain::FieldType::Country, "");
+                    let def = steward_domain::schema::field(
+                        "country",
+                        steward_domain::FieldType::Country,
+                        "",
+                    );
                     match steward_domain::value::normalize(
                         &def,
                         &Value::String(country.value.clone()),
@@ -721,7 +735,10 @@ impl Checker<'_> {
             } else {
                 self.error(
                     &at.referenced,
-                    format!("`at: {}` is not a time of day; write HH:MM, such as 09:00", at.value),
+                    format!(
+                        "`at: {}` is not a time of day; write HH:MM, such as 09:00",
+                        at.value
+                    ),
                 );
             }
         }
@@ -819,7 +836,10 @@ controls:
         assert_eq!(template.tasks[0].due, Some(DaySpan::working_days(2)));
         assert_eq!(template.milestones[1].percentage, Some(Decimal::from(70)));
         assert_eq!(template.origin, "file:firm.yaml");
-        assert!(settings.template_for(Some("Audit")).is_some(), "the default template");
+        assert!(
+            settings.template_for(Some("Audit")).is_some(),
+            "the default template"
+        );
         let controls = &settings.controls;
         assert!(!controls.is_on("staffing_bench"));
         assert!(controls.is_on("staffing_overbooked"));
@@ -868,12 +888,18 @@ controls:
     fn unknown_keys_and_duplicate_templates_are_reported() {
         let (_, errors) = compile("controls:\n  stafing: {}\n");
         assert_eq!(errors.len(), 1, "{errors:?}");
-        assert!(errors[0].starts_with("firm.yaml:2:3: unknown field `stafing`"), "{errors:?}");
+        assert!(
+            errors[0].starts_with("firm.yaml:2:3: unknown field `stafing`"),
+            "{errors:?}"
+        );
 
         let (settings, errors) = compile(
             "templates:\n  - service_line: Audit\n  - service_line: audit\n  - service_line: Tax\n    project_name: \"{client} {phase}\"\n",
         );
-        assert!(settings.templates.is_empty(), "a file with errors contributes nothing");
+        assert!(
+            settings.templates.is_empty(),
+            "a file with errors contributes nothing"
+        );
         assert_eq!(
             errors,
             vec![

@@ -242,7 +242,9 @@ impl ControlSettings {
         }
         match control {
             HANDOFF_OVERDUE => self.handoff.enabled,
-            STAFFING_OVERBOOKED | STAFFING_BENCH | STAFFING_UNSTAFFED_ROLE
+            STAFFING_OVERBOOKED
+            | STAFFING_BENCH
+            | STAFFING_UNSTAFFED_ROLE
             | STAFFING_SKILL_MISMATCH => self.staffing.enabled,
             TIMESHEET_INCOMPLETE => self.timesheets.enabled,
             EXPENSE_LIMIT | EXPENSE_RECEIPT | EXPENSE_DUPLICATE => self.expenses.enabled,
@@ -344,6 +346,8 @@ pub struct TimesheetSettings {
     /// in percent.
     pub complete_at: Decimal,
     pub cutoffs: Vec<Cutoff>,
+    /// Entries dated later than this after the person's local today are rejected on write.
+    pub future_tolerance: DaySpan,
 }
 
 impl Default for TimesheetSettings {
@@ -361,6 +365,7 @@ impl Default for TimesheetSettings {
                 remind: Some("0 14 * * FRI".into()),
                 escalate: "0 10 * * MON".into(),
             }],
+            future_tolerance: DaySpan::days(1),
         }
     }
 }
@@ -480,11 +485,7 @@ impl Default for CollectionSettings {
 impl CollectionSettings {
     /// The last stage whose time has come `days_overdue` days after the due date, with its
     /// position from 1. Working-day stages count Monday to Friday from the due date.
-    pub fn stage_at(
-        &self,
-        due: NaiveDate,
-        today: NaiveDate,
-    ) -> Option<(usize, &CollectionStage)> {
+    pub fn stage_at(&self, due: NaiveDate, today: NaiveDate) -> Option<(usize, &CollectionStage)> {
         self.schedule
             .iter()
             .enumerate()
@@ -529,7 +530,11 @@ mod tests {
             DaySpan::parse("10 working days"),
             Ok(DaySpan::working_days(10))
         );
-        assert!(DaySpan::parse("4 hours").unwrap_err().contains("shorter than a day"));
+        assert!(
+            DaySpan::parse("4 hours")
+                .unwrap_err()
+                .contains("shorter than a day")
+        );
         assert_eq!(DaySpan::working_days(1).to_string(), "1 working day");
         let json = serde_json::to_string(&DaySpan::working_days(3)).unwrap();
         assert_eq!(json, "\"3 working days\"");

@@ -172,6 +172,8 @@ pub struct TimesheetsSpec {
     pub complete_at: Option<Spanned<Value>>,
     #[serde(default)]
     pub cutoffs: Option<Vec<Spanned<CutoffSpec>>>,
+    #[serde(default)]
+    pub future_tolerance: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
