@@ -1,5 +1,6 @@
 //! The `steward` command: configuration and wiring, no business logic.
 
+mod billing;
 mod commands;
 mod demo;
 mod serve;
@@ -84,6 +85,11 @@ enum Command {
     },
     /// Write a generated, seeded sample firm into the database.
     Generate(demo::GenerateArgs),
+    /// Check billing readiness, draft invoices, reconcile a month, compare with Odoo.
+    Billing {
+        #[command(subcommand)]
+        command: billing::BillingCommand,
+    },
     /// Manage webhook endpoints, deliveries and their health.
     Webhooks {
         #[command(subcommand)]
@@ -118,6 +124,7 @@ fn main() -> ExitCode {
             Command::Import { command } => demo::import(command).await,
             Command::Generate(args) => demo::generate_command(args).await,
             Command::Webhooks { command } => webhooks::webhooks(command).await,
+            Command::Billing { command } => billing::billing(command).await,
         }
     });
     match result {

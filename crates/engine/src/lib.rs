@@ -7,6 +7,7 @@
 //! takes effect exactly once however often it is attempted.
 
 pub mod approvals;
+pub mod billing;
 pub mod config;
 pub mod controls;
 mod error;

@@ -1,0 +1,226 @@
+//! `steward billing`: readiness, drafts, reconciliation and the Odoo quantity comparison.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Subcommand;
+use steward_domain::{Actor, CommandContext};
+use steward_engine::billing::{BillingPeriod, DraftOutcome, Selection};
+
+use crate::StoreArgs;
+use crate::commands::open_engine;
+
+#[derive(clap::Args)]
+pub struct BillingArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Billing month as YYYY-MM; the current month when unset.
+    #[arg(long)]
+    period: Option<String>,
+    /// Only this contract id; every active or closed contract when unset.
+    #[arg(long)]
+    contract: Option<String>,
+    /// Folder of rule files whose `billing` section (tax table, rounding) to install first.
+    #[arg(long)]
+    rules: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+pub struct CompareArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+pub enum BillingCommand {
+    /// Show whether each contract can be invoiced for the month, and every reason why not.
+    Readiness(BillingArgs),
+    /// Write draft invoices for the ready contracts; a second run bills nothing twice.
+    Draft(BillingArgs),
+    /// List every billable item of the month with how it was billed, or why it was not.
+    Reconcile(BillingArgs),
+    /// Compare delivered and invoiced quantities with Odoo's on lines synced from Odoo.
+    CompareOdoo(CompareArgs),
+}
+
+pub async fn billing(command: BillingCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        BillingCommand::Readiness(args) => readiness(args).await,
+        BillingCommand::Draft(args) => draft(args).await,
+        BillingCommand::Reconcile(args) => reconcile(args).await,
+        BillingCommand::CompareOdoo(args) => compare_odoo(args).await,
+    }
+}
+
+async fn prepare(
+    args: &BillingArgs,
+) -> anyhow::Result<(std::sync::Arc<steward_engine::Engine>, Selection)> {
+    let engine = open_engine(&args.store).await?;
+    if let Some(dir) = &args.rules {
+        let settings = steward_billing::settings::load_dir(dir).map_err(|diagnostics| {
+            let lines: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
+            anyhow::anyhow!(
+                "the billing section in {} has errors:\n{}",
+                dir.display(),
+                lines.join("\n")
+            )
+        })?;
+        engine.install_billing_settings(settings).await?;
+    }
+    let period = match &args.period {
+        Some(text) => BillingPeriod::parse(text)?,
+        None => BillingPeriod::of(engine.clock().now().date_naive()),
+    };
+    Ok((
+        engine,
+        Selection {
+            period,
+            contract: args.contract.clone(),
+        },
+    ))
+}
+
+fn money(amount: &Option<steward_domain::Money>) -> String {
+    amount.map_or_else(|| "-".into(), |m| m.to_string())
+}
+
+async fn readiness(args: BillingArgs) -> anyhow::Result<ExitCode> {
+    let (engine, selection) = prepare(&args).await?;
+    let report = engine.billing_readiness(selection).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    for contract in &report {
+        let label = contract.reference.as_deref().unwrap_or(&contract.contract);
+        let verdict = if contract.ready { "ready" } else { "blocked" };
+        println!(
+            "{label} ({}) {}: {verdict}, untaxed {}",
+            contract.contract,
+            contract.period,
+            money(&contract.untaxed)
+        );
+        for issue in &contract.blockers {
+            println!(
+                "  blocker {}: {} (fix: {})",
+                issue.code, issue.message, issue.fix
+            );
+        }
+        for issue in &contract.warnings {
+            println!("  warning {}: {}", issue.code, issue.message);
+        }
+    }
+    let ready = report.iter().filter(|c| c.ready).count();
+    println!("{ready} ready, {} blocked", report.len() - ready);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn draft(args: BillingArgs) -> anyhow::Result<ExitCode> {
+    let (engine, selection) = prepare(&args).await?;
+    let context = CommandContext::new(Actor::system("billing"));
+    let report = engine.draft_invoices(selection, context).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    for outcome in &report.outcomes {
+        match outcome {
+            DraftOutcome::Created(d) | DraftOutcome::Existing(d) => {
+                let verb = if matches!(outcome, DraftOutcome::Created(_)) {
+                    "drafted"
+                } else {
+                    "already drafted"
+                };
+                println!(
+                    "{} {verb}: invoice {}, untaxed {}, tax {}, total {}",
+                    d.reference.as_deref().unwrap_or(&d.contract),
+                    d.invoice,
+                    money(&d.untaxed),
+                    money(&d.tax),
+                    money(&d.total)
+                );
+            }
+            DraftOutcome::Blocked(v) => {
+                let codes: Vec<&str> = v.blockers.iter().map(|b| b.code.as_str()).collect();
+                println!(
+                    "{} blocked: {}",
+                    v.reference.as_deref().unwrap_or(&v.contract),
+                    codes.join(", ")
+                );
+            }
+        }
+    }
+    println!(
+        "{} drafted, {} already drafted, {} blocked for {}",
+        report.created, report.existing, report.blocked, report.period
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn reconcile(args: BillingArgs) -> anyhow::Result<ExitCode> {
+    let (engine, selection) = prepare(&args).await?;
+    let report = engine.billing_reconciliation(selection).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    for contract in &report.contracts {
+        for entry in contract.open_entries() {
+            println!(
+                "{} {} {}: {:?}, {}",
+                contract.contract, entry.source.kind, entry.source.id, entry.status, entry.reason
+            );
+        }
+    }
+    for (status, count) in &report.statuses {
+        println!("{status}: {count}");
+    }
+    let verdict = if report.reconciled {
+        "every item is settled"
+    } else {
+        "some items need attention"
+    };
+    println!("{}: {verdict}", report.period);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn compare_odoo(args: CompareArgs) -> anyhow::Result<ExitCode> {
+    let engine = open_engine(&args.store).await?;
+    let rows = engine
+        .compare_odoo()
+        .await
+        .context("cannot compare the quantities with Odoo's")?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let text =
+        |d: Option<rust_decimal::Decimal>| d.map_or("-".into(), |d| d.normalize().to_string());
+    for row in &rows {
+        println!(
+            "{} line {} {}: delivered {} (Odoo {}), invoiced {} (Odoo {})",
+            row.order.as_deref().unwrap_or(&row.contract),
+            row.odoo_line,
+            row.name,
+            row.steward_delivered.normalize(),
+            text(row.odoo_delivered),
+            row.steward_invoiced.normalize(),
+            text(row.odoo_invoiced)
+        );
+        println!("  delivered: {}", row.delivered_explanation);
+        println!("  invoiced: {}", row.invoiced_explanation);
+    }
+    let invoiced = rows.iter().filter(|r| r.invoiced_in_odoo).count();
+    println!(
+        "{} lines synced from Odoo, {invoiced} of them invoiced in Odoo",
+        rows.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}

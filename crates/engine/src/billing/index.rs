@@ -1,0 +1,347 @@
+//! The records billing reads, indexed by the references that tie them to a contract.
+//!
+//! An [`Index`] is filled either with every record a firm bills from
+//! ([`Index::scan_all`], one pass over each kind) or with one contract's records
+//! ([`Index::for_contract`], through indexed queries). The loader then builds each contract's
+//! books from the index alone, so one code path serves a single contract and the whole firm.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+use steward_domain::{Kind, Record};
+use steward_store::{ReadTx, RecordQuery, StoreError};
+
+/// Billing's records, grouped by the fields the loader follows.
+#[derive(Default)]
+pub struct Index {
+    pub contracts: Vec<Record>,
+    clients: HashMap<String, Record>,
+    /// Billing role of each employee, for rate cards by role.
+    roles: HashMap<String, Option<String>>,
+    lines_by_contract: HashMap<String, Vec<Record>>,
+    projects_by_contract: HashMap<String, Vec<String>>,
+    /// Timesheet entries and milestones that name a contract line.
+    items_by_line: HashMap<String, Vec<Record>>,
+    /// Timesheet entries and milestones without a contract line, and every expense.
+    items_by_project: HashMap<String, Vec<Record>>,
+    invoices: HashMap<String, Record>,
+    invoices_by_contract: HashMap<String, Vec<String>>,
+    invoice_lines_by_invoice: HashMap<String, Vec<Record>>,
+    invoices_by_contract_line: HashMap<String, Vec<String>>,
+    /// Timesheet entries by the invoice that their `invoice` field names.
+    entries_by_invoice: HashMap<String, Vec<Record>>,
+}
+
+/// Reads every record matching `query`, page by page.
+pub fn all_records(tx: &dyn ReadTx, mut query: RecordQuery) -> Result<Vec<Record>, StoreError> {
+    query.limit = steward_store::MAX_PAGE;
+    let mut records = Vec::new();
+    loop {
+        let page = tx.records(&query)?;
+        records.extend(page.items);
+        match page.next_cursor {
+            Some(cursor) => query.after = Some(cursor),
+            None => return Ok(records),
+        }
+    }
+}
+
+/// Builds a query for records of `kind` whose `field` equals `value`.
+pub fn by_field(kind: Kind, field: &str, value: &str) -> RecordQuery {
+    RecordQuery {
+        kind: Some(kind),
+        fields: vec![(field.to_string(), Value::String(value.to_string()))],
+        ..RecordQuery::default()
+    }
+}
+
+impl Index {
+    /// Reads every contract, client, employee role, contract line, project, billable item,
+    /// invoice and invoice line of the store, one scan per kind.
+    pub fn scan_all(tx: &dyn ReadTx) -> Result<Index, StoreError> {
+        let mut index = Index::default();
+        tx.scan_records(Kind::Contract, &mut |r| {
+            index.contracts.push(r);
+            Ok(true)
+        })?;
+        tx.scan_records(Kind::Client, &mut |r| {
+            index.clients.insert(r.id.clone(), r);
+            Ok(true)
+        })?;
+        tx.scan_records(Kind::Employee, &mut |r| {
+            index.add_employee(&r);
+            Ok(true)
+        })?;
+        tx.scan_records(Kind::ContractLine, &mut |r| {
+            index.add_line(r);
+            Ok(true)
+        })?;
+        tx.scan_records(Kind::Project, &mut |r| {
+            index.add_project(&r);
+            Ok(true)
+        })?;
+        for kind in [Kind::Timesheet, Kind::Expense, Kind::Milestone] {
+            tx.scan_records(kind, &mut |r| {
+                index.add_item(r);
+                Ok(true)
+            })?;
+        }
+        tx.scan_records(Kind::Invoice, &mut |r| {
+            index.add_invoice(r);
+            Ok(true)
+        })?;
+        tx.scan_records(Kind::InvoiceLine, &mut |r| {
+            index.add_invoice_line(r);
+            Ok(true)
+        })?;
+        Ok(index)
+    }
+
+    /// Reads the records of one contract through indexed queries.
+    pub fn for_contract(tx: &dyn ReadTx, contract: Record) -> Result<Index, StoreError> {
+        let mut index = Index::default();
+        if let Some(client) = contract.ref_id("client")
+            && let Some(record) = tx.record(Kind::Client, client)?
+        {
+            index.clients.insert(record.id.clone(), record);
+        }
+        let lines = all_records(tx, by_field(Kind::ContractLine, "contract", &contract.id))?;
+        let mut projects: Vec<String> =
+            all_records(tx, by_field(Kind::Project, "contract", &contract.id))?
+                .into_iter()
+                .map(|p| p.id)
+                .collect();
+        projects.extend(
+            lines
+                .iter()
+                .filter_map(|l| l.ref_id("project").map(String::from)),
+        );
+        projects.sort();
+        projects.dedup();
+
+        let mut items: HashMap<String, Record> = HashMap::new();
+        for line in &lines {
+            for kind in [Kind::Timesheet, Kind::Milestone] {
+                for record in all_records(tx, by_field(kind, "contract_line", &line.id))? {
+                    items.insert(record.id.clone(), record);
+                }
+            }
+        }
+        for project in &projects {
+            for kind in [Kind::Timesheet, Kind::Expense, Kind::Milestone] {
+                for record in all_records(tx, by_field(kind, "project", project))? {
+                    items.insert(record.id.clone(), record);
+                }
+            }
+        }
+        let mut employees: Vec<String> = items
+            .values()
+            .filter_map(|r| r.ref_id("employee").map(String::from))
+            .collect();
+        employees.sort();
+        employees.dedup();
+        for employee in employees {
+            if let Some(record) = tx.record(Kind::Employee, &employee)? {
+                index.add_employee(&record);
+            }
+        }
+
+        let mut invoices: HashMap<String, Record> =
+            all_records(tx, by_field(Kind::Invoice, "contract", &contract.id))?
+                .into_iter()
+                .map(|r| (r.id.clone(), r))
+                .collect();
+        let mut invoice_lines = Vec::new();
+        for line in &lines {
+            for invoice_line in
+                all_records(tx, by_field(Kind::InvoiceLine, "contract_line", &line.id))?
+            {
+                if let Some(id) = invoice_line.ref_id("invoice")
+                    && !invoices.contains_key(id)
+                    && let Some(invoice) = tx.record(Kind::Invoice, id)?
+                {
+                    invoices.insert(invoice.id.clone(), invoice);
+                }
+                invoice_lines.push(invoice_line);
+            }
+        }
+        // Entries may name an invoice that traces nothing to them, such as a mirrored one.
+        for item in items.values() {
+            if let Some(id) = item.ref_id("invoice")
+                && !invoices.contains_key(id)
+                && let Some(invoice) = tx.record(Kind::Invoice, id)?
+            {
+                invoices.insert(invoice.id.clone(), invoice);
+            }
+        }
+        for invoice in invoices.keys() {
+            for line in all_records(tx, by_field(Kind::InvoiceLine, "invoice", invoice))? {
+                invoice_lines.push(line);
+            }
+        }
+        invoice_lines.sort_by(|a, b| a.id.cmp(&b.id));
+        invoice_lines.dedup_by(|a, b| a.id == b.id);
+
+        for line in lines {
+            index.add_line(line);
+        }
+        for project in projects {
+            index
+                .projects_by_contract
+                .entry(contract.id.clone())
+                .or_default()
+                .push(project);
+        }
+        let mut items: Vec<Record> = items.into_values().collect();
+        items.sort_by(|a, b| a.id.cmp(&b.id));
+        for item in items {
+            index.add_item(item);
+        }
+        let mut invoices: Vec<Record> = invoices.into_values().collect();
+        invoices.sort_by(|a, b| a.id.cmp(&b.id));
+        for invoice in invoices {
+            index.add_invoice(invoice);
+        }
+        for line in invoice_lines {
+            index.add_invoice_line(line);
+        }
+        index.contracts.push(contract);
+        Ok(index)
+    }
+
+    fn add_employee(&mut self, employee: &Record) {
+        let role = employee.text("role").map(String::from);
+        self.roles.insert(employee.id.clone(), role);
+    }
+
+    fn add_line(&mut self, line: Record) {
+        if let Some(contract) = line.ref_id("contract") {
+            let contract = contract.to_string();
+            self.lines_by_contract
+                .entry(contract)
+                .or_default()
+                .push(line);
+        }
+    }
+
+    fn add_project(&mut self, project: &Record) {
+        if let Some(contract) = project.ref_id("contract") {
+            self.projects_by_contract
+                .entry(contract.to_string())
+                .or_default()
+                .push(project.id.clone());
+        }
+    }
+
+    fn add_item(&mut self, item: Record) {
+        if item.kind == Kind::Timesheet
+            && let Some(invoice) = item.ref_id("invoice")
+        {
+            self.entries_by_invoice
+                .entry(invoice.to_string())
+                .or_default()
+                .push(item.clone());
+        }
+        let line = match item.kind {
+            Kind::Expense => None,
+            _ => item.ref_id("contract_line").map(String::from),
+        };
+        match (line, item.ref_id("project").map(String::from)) {
+            (Some(line), _) => self.items_by_line.entry(line).or_default().push(item),
+            (None, Some(project)) => self.items_by_project.entry(project).or_default().push(item),
+            (None, None) => {}
+        }
+    }
+
+    fn add_invoice(&mut self, invoice: Record) {
+        if let Some(contract) = invoice.ref_id("contract") {
+            self.invoices_by_contract
+                .entry(contract.to_string())
+                .or_default()
+                .push(invoice.id.clone());
+        }
+        self.invoices.insert(invoice.id.clone(), invoice);
+    }
+
+    fn add_invoice_line(&mut self, line: Record) {
+        let Some(invoice) = line.ref_id("invoice").map(String::from) else {
+            return;
+        };
+        if let Some(contract_line) = line.ref_id("contract_line") {
+            let ids = self
+                .invoices_by_contract_line
+                .entry(contract_line.to_string())
+                .or_default();
+            if !ids.contains(&invoice) {
+                ids.push(invoice.clone());
+            }
+        }
+        self.invoice_lines_by_invoice
+            .entry(invoice)
+            .or_default()
+            .push(line);
+    }
+
+    pub fn client(&self, id: &str) -> Option<&Record> {
+        self.clients.get(id)
+    }
+
+    pub fn role(&self, employee: &str) -> Option<&str> {
+        self.roles.get(employee).and_then(|r| r.as_deref())
+    }
+
+    pub fn lines(&self, contract: &str) -> &[Record] {
+        self.lines_by_contract
+            .get(contract)
+            .map_or(&[], Vec::as_slice)
+    }
+
+    pub fn projects(&self, contract: &str) -> &[String] {
+        self.projects_by_contract
+            .get(contract)
+            .map_or(&[], Vec::as_slice)
+    }
+
+    pub fn items_of_line(&self, line: &str) -> &[Record] {
+        self.items_by_line.get(line).map_or(&[], Vec::as_slice)
+    }
+
+    pub fn items_of_project(&self, project: &str) -> &[Record] {
+        self.items_by_project
+            .get(project)
+            .map_or(&[], Vec::as_slice)
+    }
+
+    pub fn invoice(&self, id: &str) -> Option<&Record> {
+        self.invoices.get(id)
+    }
+
+    pub fn invoices_of_contract(&self, contract: &str) -> &[String] {
+        self.invoices_by_contract
+            .get(contract)
+            .map_or(&[], Vec::as_slice)
+    }
+
+    pub fn invoices_of_line(&self, line: &str) -> &[String] {
+        self.invoices_by_contract_line
+            .get(line)
+            .map_or(&[], Vec::as_slice)
+    }
+
+    pub fn invoice_lines(&self, invoice: &str) -> &[Record] {
+        self.invoice_lines_by_invoice
+            .get(invoice)
+            .map_or(&[], Vec::as_slice)
+    }
+
+    pub fn entries_of_invoice(&self, invoice: &str) -> &[Record] {
+        self.entries_by_invoice
+            .get(invoice)
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Returns every contract's invoices, for reports over the whole firm.
+    pub fn all_invoices(&self) -> impl Iterator<Item = &Record> {
+        self.invoices.values()
+    }
+}

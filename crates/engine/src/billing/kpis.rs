@@ -1,0 +1,1 @@
+//! Firm KPIs.
