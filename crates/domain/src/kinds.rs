@@ -919,7 +919,7 @@ pub static APPROVAL_REQUEST: KindSchema = KindSchema {
         field(
             "period",
             Text,
-            "ISO week of a timesheet week, such as `2026-W49`",
+            "ISO week of a timesheet week, such as `2026-W49`, or month of a billing override, such as `2026-11`",
         ),
         field("hours", Decimal, "hours at stake, for time"),
         field(

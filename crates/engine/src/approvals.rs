@@ -214,6 +214,9 @@ pub struct OpenRequest {
     /// Facts to test besides those read from the subject; these win.
     pub facts: Map<String, Value>,
     pub summary: Option<String>,
+    /// The billing month (`YYYY-MM`) a `billing_override` lifts the blockers of; the request
+    /// is about the contract and that month only.
+    pub period: Option<String>,
 }
 
 /// The result of opening a request.
@@ -557,6 +560,11 @@ pub fn open(
     let mut derived = derive(tx, &spec.kind, subject.as_ref())?;
     if derived.key.is_empty() {
         derived.key = format!("{}:{}", spec.kind, steward_domain::new_id());
+    }
+    if let Some(period) = crate::billing::override_period(&spec, subject.as_ref())? {
+        derived.key = format!("{}:{period}", derived.key);
+        derived.summary = format!("{} for {period}", derived.summary);
+        derived.period = Some(period);
     }
     if let Some(existing) = open_request_with_key(tx, &derived.key)? {
         // New time in a week already under review joins its request.

@@ -194,6 +194,9 @@ pub struct OpenBody {
     pub facts: Map<String, Value>,
     #[serde(default)]
     pub summary: Option<String>,
+    /// The billing month (`YYYY-MM`) of a `billing_override`.
+    #[serde(default)]
+    pub period: Option<String>,
 }
 
 fn json_body<T: serde::de::DeserializeOwned>(
@@ -262,6 +265,7 @@ pub async fn open(
         currency: body.currency,
         facts: body.facts,
         summary: body.summary,
+        period: body.period,
     };
     let opened = state
         .engine
@@ -469,7 +473,8 @@ pub fn openapi_paths() -> Map<String, Value> {
         "requester": {"type": "string", "description": "administrators and integrations only"},
         "amount": {"type": "string"}, "currency": {"type": "string"},
         "facts": {"type": "object", "description": "values for the policy's decision table"},
-        "summary": {"type": "string"}}});
+        "summary": {"type": "string"},
+        "period": {"type": "string", "description": "billing month (YYYY-MM) whose blockers a billing_override lifts; required for that kind only"}}});
     let decision_body = json!({"type": "object", "properties": {"comment": {"type": "string", "maxLength": 2000}, "step": {"type": "string"}}});
     let ok = |schema: &Value| json!({"description": "success", "content": {"application/json": {"schema": schema}}});
     let id = json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string"}});

@@ -6,6 +6,7 @@
 
 mod approvals;
 pub mod auth;
+mod billing;
 pub mod error;
 pub mod openapi;
 mod paging;
@@ -99,6 +100,7 @@ pub fn router(state: AppState) -> Router {
         .route("/{collection}/{id}/events", get(records::history))
         .route("/{collection}/{id}/runs", get(records::runs))
         .merge(webhooks::api_routes())
+        .merge(billing::routes())
         .fallback(not_found);
 
     Router::new()

@@ -100,6 +100,41 @@ pub struct ReconciliationReport {
     pub reconciled: bool,
 }
 
+/// Checks the month of a `billing_override` request, which must be about a contract and
+/// name the month whose blockers it lifts. Returns that month, or `None` for requests of
+/// other kinds, which take no month.
+pub(crate) fn override_period(
+    spec: &crate::approvals::OpenRequest,
+    subject: Option<&steward_domain::Record>,
+) -> Result<Option<String>, EngineError> {
+    if spec.kind != "billing_override" {
+        return match &spec.period {
+            Some(period) => Err(DomainError::Invalid(format!(
+                "`period` {period} applies only to billing_override requests; leave it out"
+            ))
+            .into()),
+            None => Ok(None),
+        };
+    }
+    if subject.is_none_or(|s| s.kind != Kind::Contract) {
+        return Err(DomainError::Invalid(
+            "a billing override is about one contract; set `subject` to \
+             {\"kind\": \"contract\", \"id\": \"<contract id>\"}"
+                .into(),
+        )
+        .into());
+    }
+    let Some(period) = &spec.period else {
+        return Err(DomainError::Invalid(
+            "a billing override needs `period`, the month whose blockers it lifts, such as \
+             2026-11"
+                .into(),
+        )
+        .into());
+    };
+    Ok(Some(BillingPeriod::parse(period)?.label()))
+}
+
 /// Turns terms the loader could not read into blockers that no override lifts.
 fn problems_as_issues(books: &load::Books) -> Vec<Issue> {
     books
@@ -215,6 +250,25 @@ impl crate::Engine {
         })
         .await
         .map_err(|e| EngineError::Rule(format!("the reconciliation task failed: {e}")))?
+    }
+
+    /// Computes the firm's KPIs for `period`.
+    pub async fn billing_kpis(
+        self: &Arc<Self>,
+        period: BillingPeriod,
+    ) -> Result<kpis::Kpis, EngineError> {
+        let now = self.clock.now();
+        let store = Arc::clone(&self.store);
+        tokio::task::spawn_blocking(move || {
+            let mut outcome = None;
+            steward_store::read(store.as_ref(), |tx| {
+                outcome = Some(kpis::compute(tx, period, now));
+                Ok(())
+            })?;
+            outcome.expect("the read ran")
+        })
+        .await
+        .map_err(|e| EngineError::Rule(format!("the KPI task failed: {e}")))?
     }
 
     /// Compares Steward's quantities with Odoo's on every line mirrored from Odoo.

@@ -1,0 +1,356 @@
+//! Billing on the real Odoo demo firm, synced through the loopback replay server: readiness of
+//! each contract with its reasons, drafts for the ready ones (twice, billing nothing twice),
+//! an override and a release through approvals, the reconciliation report, the KPIs and
+//! the comparison of quantities with Odoo's.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use common::{Server, TOKEN, shared_data, steward};
+
+const PERIOD: &str = "2026-11";
+
+async fn token_for(server: &Server, name: &str, employee: &str) -> String {
+    let response = server
+        .client
+        .post(format!("{}/api/v1/tokens", server.base))
+        .bearer_auth(TOKEN)
+        .json(&json!({"name": name, "role": "finance", "employee": employee}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.unwrap();
+    body["secret"].as_str().unwrap().to_string()
+}
+
+async fn post(server: &Server, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+    let response = server
+        .client
+        .post(format!("{}{path}", server.base))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Approves every step of a request, each by the person it was routed to.
+async fn approve(server: &Server, request: &str) {
+    for round in 0..4 {
+        let view = server.get(&format!("/api/v1/approvals/{request}")).await;
+        if view["state"] == "approved" {
+            return;
+        }
+        let step = view["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["state"] == "pending")
+            .unwrap_or_else(|| panic!("no pending step: {view}"));
+        let approver = step["approver"]
+            .as_str()
+            .or_else(|| step["candidates"][0].as_str())
+            .unwrap_or_else(|| panic!("nobody can decide: {step}"));
+        let token = token_for(server, &format!("approver-{request}-{round}"), approver).await;
+        let path = format!("/api/v1/approvals/{request}/approve");
+        let (status, body) = post(server, &path, &token, json!({})).await;
+        assert!(status.is_success(), "{status}: {body}");
+    }
+    panic!("request {request} was not approved after four steps");
+}
+
+fn billing(args: &[&str], database: &str) -> Value {
+    let mut full = vec!["billing"];
+    full.extend_from_slice(args);
+    full.extend_from_slice(&["--database", database, "--json"]);
+    let (code, stdout, stderr) = steward(&full);
+    assert_eq!(code, 0, "{stderr}");
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+fn codes(contract: &Value) -> Vec<String> {
+    contract["blockers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["code"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn odoo_firm_is_gated_drafted_and_reconciled() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let odoo = format!("http://{}", listener.local_addr().unwrap());
+    let replay = steward_odoo_replay::Replay::load(&shared_data().join("odoo17-jsonrpc")).unwrap();
+    tokio::spawn(replay.serve(listener));
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("firm.db").to_str().unwrap().to_string();
+    let examples = format!("{}/../../rules/examples", env!("CARGO_MANIFEST_DIR"));
+    drop(Server::start(dir.path(), &["--rules", &examples]).await);
+    let (code, _, stderr) = steward(&[
+        "sync",
+        "odoo",
+        "--url",
+        &odoo,
+        "--db",
+        "steward_demo",
+        "--login",
+        "admin",
+        "--password",
+        "admin",
+        "--database",
+        &database,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+
+    // Readiness: the five confirmed orders with service lines are billed; quotations are not.
+    let readiness = billing(&["readiness", "--period", PERIOD], &database);
+    let by_order: BTreeMap<String, Value> = readiness
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["reference"].as_str().unwrap().to_string(), c.clone()))
+        .collect();
+    let orders: Vec<&str> = by_order.keys().map(String::as_str).collect();
+    assert_eq!(orders, ["S00004", "S00020", "S00021", "S00022", "S00023"]);
+    assert_eq!(codes(&by_order["S00004"]), ["nothing_to_bill"]);
+    assert_eq!(codes(&by_order["S00020"]), ["nothing_to_bill"]);
+    assert_eq!(codes(&by_order["S00021"]), ["not_approved"]);
+    assert_eq!(codes(&by_order["S00022"]), ["not_approved"]);
+    assert!(
+        by_order["S00021"]["blockers"][0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("75 billable timesheet entries (143 h) are submitted"),
+        "{}",
+        by_order["S00021"]
+    );
+    assert_eq!(by_order["S00023"]["ready"], true);
+    assert_eq!(by_order["S00023"]["untaxed"]["amount"], "1250.00");
+
+    // A second month shows the milestone reached in December and not accepted.
+    let december = billing(
+        &[
+            "readiness",
+            "--period",
+            "2026-12",
+            "--contract",
+            by_order["S00021"]["contract"].as_str().unwrap(),
+        ],
+        &database,
+    );
+    assert_eq!(codes(&december[0]), ["not_approved", "not_accepted"]);
+
+    // Drafts: only the ready contract; a second run finds the same draft and writes nothing.
+    let first = billing(&["draft", "--period", PERIOD], &database);
+    assert_eq!(first["created"], 1, "{first}");
+    assert_eq!(first["blocked"], 4);
+    let created = first["outcomes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["outcome"] == "created")
+        .unwrap();
+    assert_eq!(created["reference"], "S00023");
+    assert_eq!(created["total"]["amount"], "1437.50");
+    assert_eq!(created["rounding"], "per_line");
+    let second = billing(&["draft", "--period", PERIOD], &database);
+    assert_eq!(second["created"], 0, "{second}");
+    assert_eq!(second["existing"], 1);
+    let existing = second["outcomes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["outcome"] == "existing")
+        .unwrap();
+    assert_eq!(existing["invoice"], created["invoice"]);
+
+    let server = Server::start(dir.path(), &[]).await;
+    let invoices = common::all(&server, "invoices?state=draft").await;
+    assert_eq!(invoices.len(), 1, "drafting twice wrote one invoice");
+    let invoice_id = created["invoice"].as_str().unwrap();
+    let lines = common::all(&server, &format!("invoice-lines?invoice={invoice_id}")).await;
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["sources"][0]["kind"], "contract_line");
+    assert_eq!(lines[0]["sources"][0]["quantity"], "5");
+
+    // An approved override lets S00022 be drafted; its blockers become warnings.
+    let s00022 = by_order["S00022"]["contract"].as_str().unwrap();
+    let (status, opened) = post(
+        &server,
+        "/api/v1/approvals",
+        TOKEN,
+        json!({"kind": "billing_override", "subject": {"kind": "contract", "id": s00022}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{opened}");
+    assert!(opened.to_string().contains("needs `period`"), "{opened}");
+    let (status, opened) = post(
+        &server,
+        "/api/v1/approvals",
+        TOKEN,
+        json!({"kind": "billing_override", "subject": {"kind": "contract", "id": s00022}, "period": PERIOD}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{opened}");
+    let override_id = opened["id"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/billing-readiness?period={PERIOD}&contract={s00022}");
+    let still = server.get(&path).await;
+    assert_eq!(
+        still["items"][0]["ready"], false,
+        "a pending request lifts nothing"
+    );
+    approve(&server, &override_id).await;
+    let lifted = server.get(&path).await;
+    let item = &lifted["items"][0];
+    assert_eq!(item["ready"], true, "{item}");
+    assert_eq!(item["override_request"], override_id.as_str());
+    assert_eq!(item["warnings"][0]["code"], "not_approved");
+    let (status, drafted) = post(
+        &server,
+        "/api/v1/billing-drafts",
+        TOKEN,
+        json!({"period": PERIOD, "contract": s00022}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{drafted}");
+    let override_draft = &drafted["outcomes"][0];
+    assert_eq!(override_draft["override_request"], override_id.as_str());
+    assert_eq!(override_draft["warnings"][0]["code"], "not_approved");
+    assert_eq!(override_draft["untaxed"]["amount"], "37500.00");
+    let s00022_invoice = override_draft["invoice"].as_str().unwrap().to_string();
+    let record = server
+        .get(&format!("/api/v1/invoices/{s00022_invoice}"))
+        .await;
+    assert_eq!(record["override_request"], override_id.as_str());
+    let (status, again) = post(
+        &server,
+        "/api/v1/billing-drafts",
+        TOKEN,
+        json!({"period": PERIOD, "contract": s00022}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["existing"], 1);
+
+    // Release only through an approved invoice_release request.
+    let (status, refused) = post(
+        &server,
+        &format!("/api/v1/invoices/{s00022_invoice}/transition"),
+        TOKEN,
+        json!({"state": "pending_approval"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{refused}");
+    let (status, refused) = post(
+        &server,
+        &format!("/api/v1/invoices/{s00022_invoice}/transition"),
+        TOKEN,
+        json!({"state": "released"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+    assert_eq!(refused["error"]["code"], "approval_required");
+    let (status, release) = post(
+        &server,
+        "/api/v1/approvals",
+        TOKEN,
+        json!({"kind": "invoice_release", "subject": {"kind": "invoice", "id": s00022_invoice}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{release}");
+    approve(&server, release["id"].as_str().unwrap()).await;
+    let released = server
+        .get(&format!("/api/v1/invoices/{s00022_invoice}"))
+        .await;
+    assert_eq!(released["state"], "released");
+
+    // Reconciliation: the released block is invoiced once; the S00023 block waits in draft;
+    // unapproved time is listed with its reason.
+    let report = server
+        .get(&format!(
+            "/api/v1/reconciliation?period={PERIOD}&limit=1000"
+        ))
+        .await;
+    let statuses = &report["statuses"];
+    assert_eq!(statuses["invoiced"], 1, "{statuses}");
+    assert_eq!(statuses["in_draft"], 1, "{statuses}");
+    assert_eq!(statuses["not_approved"], 82, "{statuses}");
+    assert_eq!(report["reconciled"], false);
+    let invoiced: Vec<&Value> = report["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["status"] == "invoiced")
+        .collect();
+    assert_eq!(invoiced[0]["invoices"], json!([s00022_invoice]));
+    for entry in report["items"].as_array().unwrap() {
+        assert!(!entry["reason"].as_str().unwrap().is_empty(), "{entry}");
+    }
+
+    // KPIs over the same month.
+    let kpis = server.get(&format!("/api/v1/kpis?period={PERIOD}")).await;
+    assert!(kpis["utilization"]["value"].is_string(), "{kpis}");
+    assert!(kpis["approval_backlog"]["pending"].as_u64().unwrap() > 0);
+    assert!(kpis["won_to_kickoff"]["median_days"].is_null());
+    assert_eq!(kpis["unbilled"]["ready_amount"]["USD"], "6250.00", "{kpis}");
+    let (status, bad) = post(
+        &server,
+        "/api/v1/billing-drafts",
+        TOKEN,
+        json!({"period": "11/2026"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+    assert!(
+        bad["error"]["message"].as_str().unwrap().contains("period"),
+        "{bad}"
+    );
+    drop(server);
+
+    // Odoo's quantities beside Steward's, each difference explained.
+    let rows = billing(&["compare-odoo"], &database);
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 23, "every synced service line");
+    assert!(rows.iter().all(|r| r["invoiced_in_odoo"] == false));
+    let line = |odoo_line: &str| {
+        rows.iter()
+            .find(|r| r["odoo_line"] == odoo_line)
+            .unwrap_or_else(|| panic!("no row for sale order line {odoo_line}"))
+    };
+    assert_eq!(line("47")["steward_delivered"], "107");
+    assert_eq!(line("47")["odoo_delivered"], "107");
+    assert_eq!(
+        line("47")["delivered_explanation"],
+        "same delivered quantity"
+    );
+    assert!(
+        line("53")["delivered_explanation"]
+            .as_str()
+            .unwrap()
+            .contains("the 23 h logged on it are covered by the line's price"),
+        "{}",
+        line("53")
+    );
+    assert_eq!(line("54")["steward_invoiced"], "150");
+    assert!(
+        line("54")["invoiced_explanation"]
+            .as_str()
+            .unwrap()
+            .starts_with("Steward invoiced 150 more"),
+        "{}",
+        line("54")
+    );
+    assert_eq!(
+        line("58")["invoiced_explanation"],
+        "not invoiced on either side"
+    );
+}
