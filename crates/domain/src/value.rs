@@ -82,7 +82,35 @@ pub fn decimal(value: &Value) -> Result<Decimal, String> {
     };
     Decimal::from_str(&text)
         .or_else(|_| Decimal::from_scientific(&text))
-        .map_err(|_| format!("`{text}` is not a decimal number; write it like \"7.5\""))
+        .map_err(|_| {
+            if looks_numeric(&text) {
+                format!(
+                    "`{text}` is out of range; a decimal number has at most 28 significant \
+                     digits and a magnitude below {}",
+                    Decimal::MAX
+                )
+            } else {
+                format!("`{text}` is not a decimal number; write it like \"7.5\"")
+            }
+        })
+}
+
+/// Tells a well-formed number that `Decimal` cannot hold from text that is no number at all.
+fn looks_numeric(text: &str) -> bool {
+    let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
+    let mut parts = digits.splitn(2, ['e', 'E']);
+    let mantissa = parts.next().unwrap_or_default();
+    let exponent_ok = parts.next().is_none_or(|exponent| {
+        let exponent = exponent.strip_prefix(['-', '+']).unwrap_or(exponent);
+        !exponent.is_empty() && exponent.bytes().all(|b| b.is_ascii_digit())
+    });
+    let mut halves = mantissa.splitn(2, '.');
+    let whole = halves.next().unwrap_or_default();
+    let fraction = halves.next().unwrap_or_default();
+    exponent_ok
+        && !(whole.is_empty() && fraction.is_empty())
+        && whole.bytes().all(|b| b.is_ascii_digit())
+        && fraction.bytes().all(|b| b.is_ascii_digit())
 }
 
 fn money(value: &Value, currency: Option<&str>, currency_field: &str) -> ValueResult {
@@ -262,6 +290,26 @@ mod tests {
             Ok(json!("0.3"))
         );
         assert!(check(FieldType::Decimal, json!("seven"), None).is_err());
+    }
+
+    #[test]
+    fn oversized_decimal_is_out_of_range() {
+        let error = check(
+            FieldType::Decimal,
+            json!("99999999999999999999999999999999"),
+            None,
+        )
+        .unwrap_err();
+        assert!(error.contains("is out of range"), "{error}");
+        assert!(error.contains("28 significant digits"), "{error}");
+
+        let error = check(FieldType::Decimal, json!("1e99"), None).unwrap_err();
+        assert!(error.contains("is out of range"), "{error}");
+
+        for text in ["seven", "1.2.3", "--1", "e5", "."] {
+            let error = check(FieldType::Decimal, json!(text), None).unwrap_err();
+            assert!(error.contains("is not a decimal number"), "{text}: {error}");
+        }
     }
 
     #[test]
