@@ -114,16 +114,15 @@ pub fn compile_sources(sources: &[(String, String)]) -> (Vec<Rule>, Vec<Diagnost
             source: text,
             diagnostics: Vec::new(),
         };
-        let compiled = checker.file(text);
-        for (rule, at) in &compiled {
-            if let Some(first) = seen.insert(rule.id.clone(), file.clone()) {
+        let (compiled, ids) = checker.file(text);
+        for (id, at) in &ids {
+            if let Some(first) = seen.insert(id.clone(), file.clone()) {
                 checker.diagnostics.push(Diagnostic {
                     file: file.clone(),
                     line: at.line(),
                     column: at.column(),
                     message: format!(
-                        "rule id `{}` is already used in {first}; give each rule its own id",
-                        rule.id
+                        "rule id `{id}` is already used in {first}; give each rule its own id"
                     ),
                 });
             }
@@ -152,16 +151,13 @@ pub fn compile_api_text(text: &str, origin: &str) -> Result<Vec<Rule>, Vec<Diagn
         source: text,
         diagnostics: Vec::new(),
     };
-    let compiled = checker.file(text);
+    let (compiled, ids) = checker.file(text);
     let mut seen = BTreeSet::new();
-    for (rule, at) in &compiled {
-        if !seen.insert(rule.id.clone()) {
+    for (id, at) in &ids {
+        if !seen.insert(id.clone()) {
             checker.error(
                 at,
-                format!(
-                    "rule id `{}` appears twice; give each rule its own id",
-                    rule.id
-                ),
+                format!("rule id `{id}` appears twice; give each rule its own id"),
             );
         }
     }
@@ -236,22 +232,27 @@ impl Checker<'_> {
         });
     }
 
-    fn file(&mut self, text: &str) -> Vec<(Rule, Location)> {
+    /// Compiles the rules of one file. Also returns the id and place of every rule, valid or
+    /// not, so that a duplicate id is reported even beside other errors.
+    fn file(&mut self, text: &str) -> (Vec<(Rule, Location)>, Vec<(String, Location)>) {
         let parsed: Result<RuleFile, _> = serde_saphyr::from_str(text);
         match parsed {
             Ok(file) => {
                 let origin = format!("file:{}", self.file);
-                file.rules
-                    .into_iter()
-                    .filter_map(|spec| {
-                        let at = spec.value.id.referenced;
-                        self.rule(spec.value, &origin).map(|rule| (rule, at))
-                    })
-                    .collect()
+                let mut rules = Vec::new();
+                let mut ids = Vec::new();
+                for spec in file.rules {
+                    let at = spec.value.id.referenced;
+                    ids.push((spec.value.id.value.clone(), at));
+                    if let Some(rule) = self.rule(spec.value, &origin) {
+                        rules.push((rule, at));
+                    }
+                }
+                (rules, ids)
             }
             Err(error) => {
                 self.parse_error(&error);
-                Vec::new()
+                (Vec::new(), Vec::new())
             }
         }
     }

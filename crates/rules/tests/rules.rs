@@ -240,6 +240,24 @@ fn duplicate_ids_are_reported() {
 }
 
 #[test]
+fn duplicate_id_is_reported_beside_other_errors() {
+    let text = "rules:\n  - id: same\n    trigger: { on: create, record: timeshet }\n    actions: [ { emit: { event: a.b } } ]\n  - id: same\n    trigger: { on: create, record: client }\n    actions: [ { emit: { event: a.b } } ]\n";
+    let (rules, diagnostics) = compile_sources(&[("a.yaml".into(), text.into())]);
+    assert!(rules.is_empty());
+    let messages: Vec<_> = diagnostics.iter().map(|d| d.message.as_str()).collect();
+    assert!(
+        messages.iter().any(|m| m.contains("timeshet")),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("rule id `same` is already used in a.yaml")),
+        "{messages:?}"
+    );
+}
+
+#[test]
 fn triggers_fire_once_per_real_transition() {
     let rules = compile(EXPENSE_RULE).unwrap();
     let set = RuleSet::new(rules);
