@@ -124,6 +124,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if args.demo {
         fill_demo(&engine, args.rules.is_none()).await?;
     }
+    // The cut-offs and collection times of the settings in force become schedules.
+    engine.install_control_schedules().await?;
 
     let recorder = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()

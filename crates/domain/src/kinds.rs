@@ -831,6 +831,7 @@ pub static EXPENSE: KindSchema = KindSchema {
         field("project", Ref(Kind::Project), "project the cost belongs to"),
         field("country", Country, "country where the cost was incurred"),
         field("receipt", Text, "reference or checksum of the receipt"),
+        field("vendor", Text, "seller named on the receipt"),
         field(
             "billable",
             Bool,

@@ -16,6 +16,7 @@ pub mod event;
 pub mod finding;
 pub mod id;
 pub mod kinds;
+pub mod localday;
 pub mod money;
 pub mod plan;
 pub mod record;

@@ -29,6 +29,8 @@ pub struct ControlsReport {
     pub opened: usize,
     /// Findings closed because their condition no longer holds.
     pub resolved: u64,
+    /// Reminders and escalations sent: timesheet cut-offs and collection stages.
+    pub steps: usize,
 }
 
 /// Every entry state in which time still counts as logged.
@@ -37,7 +39,14 @@ const LOGGED: &[&str] = &["draft", "submitted", "approved", "invoiced"];
 impl Engine {
     /// Runs every starter control over the stored data.
     pub async fn run_controls(self: &Arc<Self>) -> Result<ControlsReport, EngineError> {
-        let results = steward_store::read_async(Arc::clone(&self.store), gather_and_check).await?;
+        let checked_at = self.clock.now();
+        let (results, steps) = steward_store::read_async(Arc::clone(&self.store), move |tx| {
+            let mut results = gather_and_check(tx)?;
+            let (more, steps) = crate::steps::check_time_and_collections(tx, checked_at)?;
+            results.extend(more);
+            Ok::<_, StoreError>((results, steps))
+        })
+        .await?;
         let rules = self.rules();
         let approvals = self.approvals();
         let config = self.config.clone();
@@ -72,6 +81,7 @@ impl Engine {
                 report.resolved += tx.resolve_findings(control, &keys, now)?;
                 report.open.insert(control.to_string(), findings.len());
             }
+            report.steps = crate::steps::run_steps(tx, &env, &steps)?;
             Ok::<_, EngineError>(report)
         })
         .await?;
@@ -128,7 +138,7 @@ fn gather_and_check(tx: &dyn ReadTx) -> Result<ControlResults, StoreError> {
     Ok(results)
 }
 
-fn load_people(tx: &dyn ReadTx) -> Result<People, StoreError> {
+pub(crate) fn load_people(tx: &dyn ReadTx) -> Result<People, StoreError> {
     let mut calendars = HashMap::new();
     tx.scan_records(Kind::WorkCalendar, &mut |record| {
         calendars.insert(record.id.clone(), Calendar::from_record(&record));

@@ -8,8 +8,13 @@
 
 pub mod approvals;
 pub mod billing;
+pub mod collections;
 pub mod config;
+pub mod control_schedules;
 pub mod controls;
+pub mod cutoffs;
+pub mod entries;
+mod entry_controls;
 mod error;
 pub mod metric_names;
 pub mod outbound;
@@ -17,6 +22,7 @@ pub mod pipeline;
 mod registry;
 pub mod scheduler;
 pub mod simulate;
+pub mod steps;
 pub mod worker;
 
 use std::collections::HashMap;

@@ -14,3 +14,5 @@ pub const DEAD_LETTERS: &str = "steward_dead_letters_total";
 pub const REPLAYS: &str = "steward_replays_total";
 /// Counter, labels `control`, `severity`: findings opened.
 pub const FINDINGS_OPENED: &str = "steward_findings_opened_total";
+/// Counter, label `event`: reminders and escalations the controls sent.
+pub const CONTROL_STEPS: &str = "steward_control_steps_total";

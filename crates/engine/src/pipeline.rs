@@ -77,6 +77,7 @@ const CONTROLLED_KINDS: &[Kind] = &[
     Kind::Employee,
     Kind::WorkCalendar,
     Kind::Project,
+    Kind::Invoice,
 ];
 
 thread_local! {
@@ -103,6 +104,19 @@ pub fn apply(
             fields,
             attributes,
         } => {
+            if kind == Kind::Timesheet
+                && let Some(outcome) = crate::entries::create_split(
+                    tx,
+                    env,
+                    &id,
+                    &state,
+                    &fields,
+                    &attributes,
+                    &context,
+                )?
+            {
+                return Ok(outcome);
+            }
             let id = match id {
                 Some(id) => {
                     if !steward_domain::id::is_valid_id(&id) {
@@ -336,6 +350,7 @@ fn store_planned(
     } else {
         from.or(Some(planned.record.state.as_str()))
     };
+    crate::entries::check_entry(tx, env, &planned, created)?;
     crate::approvals::check_guards(tx, env, from, &planned.record, &planned.event.actor)?;
     let Planned {
         record, mut event, ..

@@ -3,16 +3,17 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
-use rust_decimal::{Decimal, RoundingStrategy};
+use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
+use steward_domain::localday;
 
 use crate::parse::{self, Row};
 use crate::report::{Overlap, RejectedRow, RowWarning};
 
 /// Decimal places kept in `hours`: 0.0001 h is a third of a second.
-pub const HOURS_SCALE: u32 = 4;
+pub const HOURS_SCALE: u32 = localday::HOURS_SCALE;
 
 /// A Duration that differs from end minus start by at least this much gets a warning.
 const DURATION_MISMATCH_SECONDS: i64 = 60;
@@ -100,25 +101,9 @@ fn candidates(timezone: Tz, local: NaiveDateTime) -> Vec<DateTime<Utc>> {
         })
 }
 
-/// Returns the first instant of local day `day`. Where clocks move forward at midnight, the
-/// day starts at the first local time that exists.
-fn start_of_day(timezone: Tz, day: NaiveDate) -> DateTime<Utc> {
-    let midnight = day.and_hms_opt(0, 0, 0).expect("midnight exists");
-    for minutes in (0..=180).step_by(15) {
-        let local = midnight + Duration::minutes(minutes);
-        if let Some(instant) = timezone.from_local_datetime(&local).earliest() {
-            return instant.with_timezone(&Utc);
-        }
-    }
-    // No zone skips more than three hours; UTC midnight is a safe bound if one ever did.
-    Utc.from_utc_datetime(&midnight)
-}
-
 /// Rounds hours to [`HOURS_SCALE`] places, half away from zero.
 fn round_hours(hours: Decimal) -> Decimal {
-    hours
-        .round_dp_with_strategy(HOURS_SCALE, RoundingStrategy::MidpointAwayFromZero)
-        .normalize()
+    localday::round_hours(hours)
 }
 
 /// Places a row in time and splits it at local midnight.
@@ -192,7 +177,7 @@ pub fn build_entry(
 
     let key = content_key(&row);
     let hours = round_hours(row.duration_hours);
-    let parts = split_by_day(&row, timezone, start, end, hours, &key);
+    let parts = split_by_day(timezone, start, end, hours, &key);
     Ok(Entry {
         person_key: person_key(&row),
         start,
@@ -204,62 +189,31 @@ pub fn build_entry(
     })
 }
 
-/// Cuts `[start, end)` at each local midnight. Each part gets its share of the row's hours,
-/// and the last part takes the remainder, so the parts add up to the row's hours exactly.
+/// Cuts `[start, end)` at each local midnight with the same cut as the command path, and
+/// gives each part its external id.
 fn split_by_day(
-    row: &Row,
     timezone: Tz,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
     hours: Decimal,
     key: &str,
 ) -> Vec<Part> {
-    let mut segments = Vec::new();
-    let mut cursor = start;
-    let mut day = row.start.date();
-    loop {
-        let next_day = day
-            .succ_opt()
-            .expect("dates stay far from the calendar's end");
-        let boundary = start_of_day(timezone, next_day);
-        let segment_end = end.min(boundary);
-        segments.push((day, cursor, segment_end));
-        if boundary >= end {
-            break;
-        }
-        cursor = boundary;
-        day = next_day;
-    }
-    if segments.len() == 1 {
-        return vec![Part {
-            date: row.start.date(),
-            start,
-            end,
-            hours,
-            external_id: key.to_string(),
-        }];
-    }
-
-    let total_seconds = Decimal::from((end - start).num_seconds());
-    let mut parts = Vec::with_capacity(segments.len());
-    let mut assigned = Decimal::ZERO;
-    let last = segments.len() - 1;
-    for (index, (date, from, to)) in segments.into_iter().enumerate() {
-        let part_hours = if index == last {
-            hours - assigned
-        } else {
-            round_hours(hours * Decimal::from((to - from).num_seconds()) / total_seconds)
-        };
-        assigned += part_hours;
-        parts.push(Part {
-            date,
-            start: from,
-            end: to,
-            hours: part_hours.normalize(),
-            external_id: format!("{key}/{date}"),
-        });
-    }
+    let parts = localday::split_by_local_day(timezone, start, end, hours);
+    let split = parts.len() > 1;
     parts
+        .into_iter()
+        .map(|part| Part {
+            external_id: if split {
+                format!("{key}/{}", part.date)
+            } else {
+                key.to_string()
+            },
+            date: part.date,
+            start: part.start,
+            end: part.end,
+            hours: part.hours,
+        })
+        .collect()
 }
 
 /// Finds every pair of entries of one person whose times overlap.
