@@ -94,6 +94,17 @@ impl SqliteStore {
     /// Opens or creates the database at `path` and brings its schema up to date.
     pub fn open(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Arc<Self>, StoreError> {
         let path = path.as_ref().to_path_buf();
+        if let Some(folder) = path.parent()
+            && !folder.as_os_str().is_empty()
+            && !folder.is_dir()
+        {
+            return Err(StoreError::Backend(format!(
+                "cannot open database {}: the folder {} does not exist; create it first or \
+                 choose a database path in an existing folder",
+                path.display(),
+                folder.display()
+            )));
+        }
         let mut conn = Connection::open(&path).map_err(|e| {
             StoreError::Backend(format!("cannot open database {}: {e}", path.display()))
         })?;
@@ -393,6 +404,25 @@ mod tests {
             .unwrap();
             store
         });
+    }
+
+    #[test]
+    fn missing_folder_is_named_with_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nope").join("firm.db");
+        let Err(error) = SqliteStore::open(&path, SqliteOptions::default()) else {
+            panic!("a database in a missing folder opened");
+        };
+        let message = error.to_string();
+        assert!(
+            message.contains(&format!(
+                "the folder {} does not exist",
+                dir.path().join("nope").display()
+            )),
+            "{message}"
+        );
+        assert!(message.contains("create it first"), "{message}");
+        assert!(!dir.path().join("nope").exists());
     }
 
     #[test]
