@@ -40,6 +40,10 @@ pub async fn open_engine_with(
         .reload_policies()
         .await
         .context("cannot load the stored approval policies")?;
+    engine
+        .reload_control_settings()
+        .await
+        .context("cannot load the stored control settings")?;
     Ok(engine)
 }
 
@@ -84,8 +88,9 @@ pub async fn rules(command: RulesCommand) -> anyhow::Result<ExitCode> {
             }
             let rules = steward_rules::load_dir(&dir);
             let approvals = steward_approvals::load_dir(&dir);
-            match (rules, approvals) {
-                (Ok(rules), Ok(approvals)) => {
+            let settings = steward_controls::load_dir(&dir);
+            match (rules, approvals, settings) {
+                (Ok(rules), Ok(approvals), Ok(settings)) => {
                     println!("{} rules in {} are valid", rules.len(), dir.display());
                     for rule in &rules {
                         println!("  {}: {}", rule.id, rule.trigger.describe());
@@ -101,11 +106,24 @@ pub async fn rules(command: RulesCommand) -> anyhow::Result<ExitCode> {
                             );
                         }
                     }
+                    if !settings.templates.is_empty() {
+                        println!("{} project templates are valid", settings.templates.len());
+                        for template in &settings.templates {
+                            println!(
+                                "  {}: {} tasks, {} milestones, {} roles",
+                                template.service_line,
+                                template.tasks.len(),
+                                template.milestones.len(),
+                                template.roles.len()
+                            );
+                        }
+                    }
                     Ok(ExitCode::SUCCESS)
                 }
-                (rules, approvals) => {
+                (rules, approvals, settings) => {
                     let mut diagnostics = rules.err().unwrap_or_default();
                     diagnostics.extend(approvals.err().unwrap_or_default());
+                    diagnostics.extend(settings.err().unwrap_or_default());
                     diagnostics.sort();
                     for diagnostic in &diagnostics {
                         println!("{diagnostic}");

@@ -64,6 +64,10 @@ const EXAMPLE_RULES: &[(&str, &str)] = &[
         "rules/examples/time.yaml",
         include_str!("../../../rules/examples/time.yaml"),
     ),
+    (
+        "rules/examples/templates.yaml",
+        include_str!("../../../rules/examples/templates.yaml"),
+    ),
 ];
 
 /// Holds an exclusive lock beside the database, so two servers never share one SQLite file.
@@ -110,6 +114,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 lines.join("\n")
             )
         })?;
+        let settings = steward_controls::load_dir(dir).map_err(|diagnostics| {
+            let lines: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
+            anyhow::anyhow!(
+                "the control settings in {} have errors:\n{}",
+                dir.display(),
+                lines.join("\n")
+            )
+        })?;
         let changes = engine.install_file_rules(rules).await?;
         for change in changes.iter().filter(|c| c.change != "unchanged") {
             tracing::info!(rule = %change.rule_id, version = change.version, change = change.change, "rule installed");
@@ -119,6 +131,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 tracing::info!(policy = %change.policy_id, version = change.version, change = change.change, "approval policy installed");
             }
         }
+        let origin = Some(dir.display().to_string());
+        let change = engine.install_control_settings(settings, origin).await?;
+        tracing::info!(
+            version = change.version,
+            change = change.change,
+            "control settings installed"
+        );
     }
 
     if args.demo {
@@ -199,8 +218,15 @@ async fn fill_demo(engine: &Arc<Engine>, install_examples: bool) -> anyhow::Resu
         if let Some(first) = diagnostics.first() {
             bail!("the bundled approval policies do not compile: {first}");
         }
+        let (settings, diagnostics) = steward_controls::compile_sources(&sources);
+        if let Some(first) = diagnostics.first() {
+            bail!("the bundled control settings do not compile: {first}");
+        }
         engine.install_file_rules(rules).await?;
         engine.install_policies(approvals).await?;
+        engine
+            .install_control_settings(settings, Some("rules/examples".into()))
+            .await?;
     }
     let people = steward_store::read_async(engine.store().clone(), |tx| {
         tx.count_records(Kind::Employee, None)

@@ -10,6 +10,8 @@
 mod checks;
 pub mod collections;
 pub mod entries;
+pub mod handoff;
+pub mod health;
 mod load;
 pub mod settings;
 pub mod spec;

@@ -337,7 +337,7 @@ pub fn overbooked(
                 "threshold_percent": settings.overbooked_above.to_string(),
                 "exception_percent": settings.exception_above.to_string(),
                 "weeks": over,
-                "staffing_query": format!("/api/v1/staffing?employee={}", plan.employee),
+                "capacity_query": format!("/api/v1/staffing/capacity?from={}&weeks={}", plan.weeks.first().map(|w| w.monday.to_string()).unwrap_or_default(), plan.weeks.len()),
             }),
         });
     }
@@ -441,7 +441,7 @@ pub fn unstaffed_roles(
                 "start_date": booking.start,
                 "end_date": booking.end,
                 "accountable": accountable(booking.project_owner.as_deref(), &people, "project owner"),
-                "candidates_query": format!("/api/v1/staffing/candidates?allocation={}", booking.id),
+                "candidates_query": format!("/api/v1/staffing/roles/{}/candidates", booking.id),
             }),
         });
     }

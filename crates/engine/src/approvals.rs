@@ -1705,7 +1705,7 @@ pub fn check_guards(
     Ok(())
 }
 
-fn approved_request_exists(
+pub(crate) fn approved_request_exists(
     tx: &dyn ReadTx,
     subjects: &[String],
     kinds: &[&str],

@@ -51,7 +51,7 @@ impl Engine {
         let approvals = self.approvals();
         let config = self.config.clone();
         let now = self.clock.now();
-        let report = steward_store::write(self.store.as_ref(), move |tx| {
+        let mut report = steward_store::write(self.store.as_ref(), move |tx| {
             let env = Env {
                 rules: &rules,
                 config: &config,
@@ -85,6 +85,7 @@ impl Engine {
             Ok::<_, EngineError>(report)
         })
         .await?;
+        self.run_delivery_controls(&mut report).await?;
         tracing::info!(
             opened = report.opened,
             resolved = report.resolved,

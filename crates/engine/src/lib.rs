@@ -10,18 +10,23 @@ pub mod approvals;
 pub mod billing;
 pub mod collections;
 pub mod config;
+pub mod control_settings;
 pub mod control_schedules;
 pub mod controls;
+mod delivery_controls;
 pub mod cutoffs;
 pub mod entries;
 mod entry_controls;
 mod error;
+pub mod handoff;
+mod health;
 pub mod metric_names;
 pub mod outbound;
 pub mod pipeline;
 mod registry;
 pub mod scheduler;
 pub mod simulate;
+pub mod staffing;
 pub mod steps;
 pub mod worker;
 
@@ -47,6 +52,7 @@ pub struct Engine {
     handlers: RwLock<HashMap<String, Arc<dyn outbound::JobHandler>>>,
     pub(crate) versions: scheduler::VersionCache,
     approvals: RwLock<Arc<approvals::Approvals>>,
+    settings: RwLock<Arc<steward_controls::FirmSettings>>,
 }
 
 impl Engine {
@@ -60,6 +66,7 @@ impl Engine {
             handlers: RwLock::new(HashMap::new()),
             versions: scheduler::VersionCache::default(),
             approvals: RwLock::new(Arc::new(approvals::Approvals::default())),
+            settings: RwLock::new(Arc::new(steward_controls::FirmSettings::default())),
         })
     }
 

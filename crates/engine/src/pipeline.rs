@@ -78,6 +78,11 @@ const CONTROLLED_KINDS: &[Kind] = &[
     Kind::WorkCalendar,
     Kind::Project,
     Kind::Invoice,
+    Kind::Leave,
+    Kind::Allocation,
+    Kind::Milestone,
+    Kind::Ticket,
+    Kind::Opportunity,
 ];
 
 thread_local! {
@@ -364,6 +369,7 @@ fn store_planned(
     wake_waiting(tx, env, &event)?;
     let mut jobs = dispatch(tx, env, &event, Some(&record))?;
     crate::scheduler::maintain_timers(tx, env, &record)?;
+    jobs += crate::handoff::after_write(tx, env, &record, &event)?;
     if env.config.controls_on_change && CONTROLLED_KINDS.contains(&record.kind) {
         jobs += usize::from(schedule_controls(tx, env)?);
     }

@@ -127,6 +127,9 @@ impl Engine {
                 Ok(_) => self.complete(&job).await,
                 Err(error) => Err(error),
             },
+            crate::handoff::HANDOFF_JOB => {
+                self.run_handoff_job(&job).await.map(|_| Done::Completed)
+            }
             other => match self.handler(other) {
                 Some(handler) => match handler.run(&self, &job).await {
                     Ok(_) => self.complete(&job).await,

@@ -14,6 +14,7 @@ mod policy;
 mod records;
 mod resources;
 mod rules;
+mod staffing;
 mod webhooks;
 
 use std::sync::Arc;
@@ -101,6 +102,7 @@ pub fn router(state: AppState) -> Router {
         .route("/{collection}/{id}/runs", get(records::runs))
         .merge(webhooks::api_routes())
         .merge(billing::routes())
+        .merge(staffing::routes())
         .fallback(not_found);
 
     Router::new()

@@ -440,6 +440,7 @@ pub fn document() -> Value {
     paths.extend(crate::webhooks::openapi_paths());
     paths.extend(crate::approvals::openapi_paths());
     paths.extend(crate::billing::openapi_paths());
+    paths.extend(crate::staffing::openapi_paths());
     paths.insert("/healthz".into(), json!({"get": {"summary": "Liveness: the process serves requests", "responses": {"200": {"description": "alive"}}}}));
     paths.insert("/readyz".into(), json!({"get": {"summary": "Readiness: the database answers", "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}}}}));
     paths.insert("/metrics".into(), json!({"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text exposition format"}}}}));
