@@ -1,7 +1,7 @@
 //! `steward-bench`: runs one benchmark and prints its result as one JSON line.
 
 use clap::{Parser, Subcommand};
-use steward_bench::{fsync, pipeline};
+use steward_bench::{billing, fsync, pipeline};
 
 /// mimalloc: the write path allocates many small objects per event, and the system allocator
 /// spent about a fifth of the instructions of the pipeline benchmark.
@@ -22,6 +22,8 @@ enum Command {
     Pipeline(pipeline::Args),
     /// Time `fdatasync` of a 4 KiB block, the flush behind every durable commit.
     Fsync(fsync::Args),
+    /// Billing readiness and invoice drafts for every contract of a generated firm.
+    Billing(billing::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -37,6 +39,7 @@ fn main() -> anyhow::Result<()> {
             }
             .map_err(anyhow::Error::from),
             Command::Fsync(args) => Ok(serde_json::to_string(&fsync::run(&args)?)?),
+            Command::Billing(args) => Ok(serde_json::to_string(&billing::run(&args).await?)?),
         }
     })?;
     println!("{line}");

@@ -220,7 +220,7 @@ hours of its time entries not rejected × the employee's cost_rate; margin = rev
 margin_ratio = margin / revenue; margin is null when revenue and cost are in different \
 currencies. A ratio is null when its denominator is zero.";
 
-/// The OpenAPI paths of this module.
+/// Builds the OpenAPI paths of the billing endpoints.
 pub fn openapi_paths() -> Map<String, Value> {
     let error = |meaning: &str| json!({"description": meaning, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
     let query = |name: &str, required: bool, description: &str| json!({"name": name, "in": "query", "required": required, "schema": {"type": "string"}, "description": description});

@@ -79,7 +79,7 @@ impl BillingPeriod {
     }
 }
 
-/// Which contracts and month a billing command covers.
+/// The contracts and the month that a billing command covers.
 #[derive(Clone, Debug)]
 pub struct Selection {
     pub period: BillingPeriod,
