@@ -266,6 +266,7 @@ fn run_batch(
     mut batch: Vec<WriteWork>,
     commits: &tokio::sync::watch::Sender<u64>,
 ) {
+    let changes_before = conn.total_changes();
     // Fast path: no savepoints. A write that fails before writing anything leaves nothing to
     // undo; only a write that fails halfway sends the group down the slow path.
     let outcomes = match run_group(conn, &mut batch, false) {
@@ -289,7 +290,12 @@ fn run_batch(
     };
     match run_cached(conn, "COMMIT") {
         Ok(()) => {
-            commits.send_modify(|count| *count += 1);
+            // Waking the watchers after a group that wrote no row would wake the scheduler
+            // after its own empty claim, again and again, so an idle server would never sleep.
+            // Rows undone by a savepoint still count, which at worst wakes a watcher for nothing.
+            if conn.total_changes() != changes_before {
+                commits.send_modify(|count| *count += 1);
+            }
             for (work, outcome) in batch.into_iter().zip(outcomes) {
                 let _ = work.reply.send(outcome);
             }

@@ -45,7 +45,8 @@ pub trait Store: Send + Sync + 'static {
     /// Queues a write; its reply arrives after the transaction that holds it commits.
     fn submit(&self, work: WriteWork);
 
-    /// A receiver that changes after every commit, so workers wake when new jobs may exist.
+    /// A receiver that changes after every commit that wrote rows, so workers wake when new
+    /// jobs may exist and an idle engine sleeps.
     fn commits(&self) -> tokio::sync::watch::Receiver<u64>;
 
     /// A short name such as `sqlite`, for logs and metrics.

@@ -17,6 +17,10 @@ type Make<'a> = &'a dyn Fn() -> Arc<dyn Store>;
 pub fn run_all(make: Make) {
     let checks: &[(&str, fn(&dyn Store))] = &[
         ("records round-trip", records_round_trip),
+        (
+            "only writes that change rows signal a commit",
+            commits_signal_changed_rows,
+        ),
         ("stale record update conflicts", stale_update_conflicts),
         ("record pages follow the cursor", record_pages_follow_cursor),
         ("record filters by state and field", record_filters),
@@ -174,6 +178,24 @@ fn records_round_trip(store: &dyn Store) {
     let duplicate = record.clone();
     let error = write(store, move |tx| tx.insert_record(&duplicate)).unwrap_err();
     assert!(matches!(error, StoreError::Duplicate { .. }), "{error:?}");
+}
+
+fn commits_signal_changed_rows(store: &dyn Store) {
+    let commits = store.commits();
+    let before = *commits.borrow();
+    write(store, |_tx| Ok(())).unwrap();
+    assert_eq!(
+        *commits.borrow(),
+        before,
+        "an empty write signalled a commit"
+    );
+
+    let record = client("Wood Corner");
+    write(store, move |tx| tx.insert_record(&record)).unwrap();
+    assert!(
+        *commits.borrow() > before,
+        "a write of one record signalled nothing"
+    );
 }
 
 fn stale_update_conflicts(store: &dyn Store) {
