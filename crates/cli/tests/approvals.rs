@@ -324,7 +324,9 @@ async fn odoo_expenses_and_weeks_follow_the_firm_policies() {
         "{text}"
     );
     assert!(
-        text.contains("steward_rule_runs_stored{rule=\"expense-approval\",status=\"succeeded\"} 11"),
+        text.contains(
+            "steward_rule_runs_stored{rule=\"expense-approval\",status=\"succeeded\"} 11"
+        ),
         "{text}"
     );
     assert!(text.contains("steward_jobs{state=\"dead\"} 0"), "{text}");

@@ -77,12 +77,12 @@ const CONTROLLED_KINDS: &[Kind] = &[
     Kind::Employee,
     Kind::WorkCalendar,
     Kind::Project,
-    Kind::Invoice,
     Kind::Leave,
     Kind::Allocation,
     Kind::Milestone,
     Kind::Ticket,
     Kind::Opportunity,
+    Kind::Invoice,
 ];
 
 thread_local! {

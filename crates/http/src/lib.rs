@@ -212,20 +212,24 @@ async fn metrics(State(state): State<AppState>) -> Response {
 async fn stored_metrics(state: &AppState) -> Result<String, steward_store::StoreError> {
     use std::fmt::Write;
     let now = state.engine.clock().now();
-    let (events, runs, queue, approvals) = steward_store::read_async(state.store.clone(), move |tx| {
-        Ok((
-            tx.count_events()?,
-            tx.run_counts()?,
-            tx.queue_stats(now)?,
-            tx.count_records(steward_domain::Kind::ApprovalRequest, Some("pending"))?,
-        ))
-    })
-    .await?;
+    let (events, runs, queue, approvals) =
+        steward_store::read_async(state.store.clone(), move |tx| {
+            Ok((
+                tx.count_events()?,
+                tx.run_counts()?,
+                tx.queue_stats(now)?,
+                tx.count_records(steward_domain::Kind::ApprovalRequest, Some("pending"))?,
+            ))
+        })
+        .await?;
     let mut out = String::new();
     let _ = writeln!(out, "# HELP steward_events_stored Events in the log.");
     let _ = writeln!(out, "# TYPE steward_events_stored gauge");
     let _ = writeln!(out, "steward_events_stored {events}");
-    let _ = writeln!(out, "# HELP steward_rule_runs_stored Stored rule runs by rule and status.");
+    let _ = writeln!(
+        out,
+        "# HELP steward_rule_runs_stored Stored rule runs by rule and status."
+    );
     let _ = writeln!(out, "# TYPE steward_rule_runs_stored gauge");
     for (rule, status, count) in runs {
         let _ = writeln!(
@@ -235,7 +239,10 @@ async fn stored_metrics(state: &AppState) -> Result<String, steward_store::Store
             label(&status)
         );
     }
-    let _ = writeln!(out, "# HELP steward_jobs Jobs by state; succeeded jobs are not counted.");
+    let _ = writeln!(
+        out,
+        "# HELP steward_jobs Jobs by state; succeeded jobs are not counted."
+    );
     let _ = writeln!(out, "# TYPE steward_jobs gauge");
     for (name, count) in [
         ("pending", queue.pending),
@@ -245,14 +252,20 @@ async fn stored_metrics(state: &AppState) -> Result<String, steward_store::Store
     ] {
         let _ = writeln!(out, "steward_jobs{{state=\"{name}\"}} {count}");
     }
-    let _ = writeln!(out, "# HELP steward_job_oldest_due_seconds Age of the oldest due pending job.");
+    let _ = writeln!(
+        out,
+        "# HELP steward_job_oldest_due_seconds Age of the oldest due pending job."
+    );
     let _ = writeln!(out, "# TYPE steward_job_oldest_due_seconds gauge");
     let _ = writeln!(
         out,
         "steward_job_oldest_due_seconds {}",
         queue.oldest_due_seconds.unwrap_or(0.0)
     );
-    let _ = writeln!(out, "# HELP steward_approvals_open Approval requests waiting for a decision.");
+    let _ = writeln!(
+        out,
+        "# HELP steward_approvals_open Approval requests waiting for a decision."
+    );
     let _ = writeln!(out, "# TYPE steward_approvals_open gauge");
     let _ = writeln!(out, "steward_approvals_open {approvals}");
     Ok(out)
