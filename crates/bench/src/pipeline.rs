@@ -158,10 +158,14 @@ async fn setup(args: &Args) -> anyhow::Result<Setup> {
     })
 }
 
-/// The command of event number `n`: a new timesheet entry of 0.5 to 7.5 hours.
+/// The command of event number `n`: a new timesheet entry of 0.5 to 7.5 hours. Three entries
+/// share a day, counting back from 2026-12-01, so no day reaches the 24 hours that the command
+/// path allows one person.
 fn timesheet(employee: &str, n: usize) -> Command {
     let hours = format!("{}.5", n % 8);
-    let body = json!({"employee": employee, "date": "2026-12-01", "hours": hours});
+    let date = chrono::NaiveDate::from_ymd_opt(2026, 12, 1).expect("a valid date")
+        - chrono::Days::new((n / 3) as u64);
+    let body = json!({"employee": employee, "date": date.to_string(), "hours": hours});
     Command::create(Kind::Timesheet, fields(body))
 }
 

@@ -137,13 +137,17 @@ async fn burst_kill_restart(inline: bool) {
     // Eight clients post entries until the server dies; each remembers what was acknowledged.
     let acked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut senders = Vec::new();
-    for sender in 0..16 {
+    for sender in 0..16u64 {
         let (client, base, employee) = (client.clone(), server.base.clone(), employee.clone());
         let acked = acked.clone();
         senders.push(tokio::spawn(async move {
             let mut acknowledged = Vec::new();
-            for n in 0..400 {
-                let body = json!({"employee": employee, "date": "2026-12-01", "hours": format!("{}.{}", sender + 1, n % 10)});
+            for n in 0..400u64 {
+                // One entry per day, counting back from 2026-12-01, keeps every day under the
+                // 24 hours that the command path allows one person.
+                let date = chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap()
+                    - chrono::Days::new(sender * 400 + n);
+                let body = json!({"employee": employee, "date": date.to_string(), "hours": format!("{}.{}", sender + 1, n % 10)});
                 let sent = client.post(format!("{base}/api/v1/timesheets")).bearer_auth(TOKEN).json(&body).send().await;
                 match sent {
                     Ok(response) if response.status().as_u16() == 201 => {
