@@ -155,7 +155,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
+        .map_err(|error| listen_error(args.listen, error))?;
     let address = listener.local_addr()?;
 
     // Only now that the address is ours: a start that fails earlier must not use up the
@@ -268,5 +268,40 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = interrupt => {}
         _ = terminate => {}
+    }
+}
+
+/// Explains a failed bind with the usual causes and what to do about each.
+pub(crate) fn listen_error(address: std::net::SocketAddr, error: std::io::Error) -> anyhow::Error {
+    let fix = match error.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            "another process already listens there; stop it or choose another address with --listen"
+        }
+        std::io::ErrorKind::AddrNotAvailable => {
+            "no network interface of this machine has that address; use 127.0.0.1 or one of its own addresses"
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            "ports below 1024 need extra privileges; choose a port of 1024 or more with --listen"
+        }
+        _ => "check the address given with --listen",
+    };
+    anyhow::anyhow!("cannot listen on {address}: {error}; {fix}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn taken_port_names_the_fix() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = taken.local_addr().unwrap();
+        let error = std::net::TcpListener::bind(address).unwrap_err();
+        let message = listen_error(address, error).to_string();
+        assert!(message.contains(&address.to_string()), "{message}");
+        assert!(
+            message.contains("choose another address with --listen"),
+            "{message}"
+        );
     }
 }

@@ -128,7 +128,7 @@ pub struct ReplayArgs {
 pub async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
+        .map_err(|error| crate::serve::listen_error(args.listen, error))?;
     eprintln!(
         "answering Odoo JSON-RPC from {} on http://{} (database steward_demo, login admin, password admin)",
         args.data.display(),
