@@ -147,7 +147,11 @@ pub fn compute(
     {
         let books = load::load(&index, contract, &settings);
         let (view, _) = assess(&books, period, today, &overrides);
-        ready_amounts.extend(view.untaxed);
+        // Only what a draft run would bill now: blocked contracts bill nothing, and a
+        // contract with this month's draft already written gets that draft back.
+        if view.ready && view.draft_invoice.is_none() {
+            ready_amounts.extend(view.untaxed);
+        }
         let input = books.input(period.period(), today);
         let report = steward_billing::reconcile::reconcile(&input);
         for entry in &report.entries {
