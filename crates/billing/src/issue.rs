@@ -47,6 +47,8 @@ pub enum IssueCode {
     /// A draft invoice of the contract is not released or cancelled yet, so a new draft
     /// would bill the same items again.
     DraftPending,
+    /// The period ends before the contract starts, so nothing in it belongs to the contract.
+    BeforeContractStart,
 }
 
 impl IssueCode {
@@ -71,12 +73,13 @@ impl IssueCode {
             IssueCode::TooManyHoursOnLine => "too_many_hours_on_line",
             IssueCode::InvalidTerms => "invalid_terms",
             IssueCode::DraftPending => "draft_pending",
+            IssueCode::BeforeContractStart => "before_contract_start",
         }
     }
 
     /// Returns false for problems that an override cannot lift: with no tax rate, nothing
-    /// ready or unreadable terms there is no draft to release, and a pending draft would be
-    /// billed twice.
+    /// ready or unreadable terms there is no draft to release, a pending draft would be
+    /// billed twice, and a month before the contract's start is not the contract's to bill.
     pub fn overridable(self) -> bool {
         !matches!(
             self,
@@ -84,6 +87,7 @@ impl IssueCode {
                 | IssueCode::NothingToBill
                 | IssueCode::InvalidTerms
                 | IssueCode::DraftPending
+                | IssueCode::BeforeContractStart
         )
     }
 }

@@ -121,7 +121,11 @@ async fn odoo_firm_is_gated_drafted_and_reconciled() {
         .collect();
     let orders: Vec<&str> = by_order.keys().map(String::as_str).collect();
     assert_eq!(orders, ["S00004", "S00020", "S00021", "S00022", "S00023"]);
-    assert_eq!(codes(&by_order["S00004"]), ["nothing_to_bill"]);
+    // S00004 was confirmed on 2026-12-04, after November.
+    assert_eq!(
+        codes(&by_order["S00004"]),
+        ["nothing_to_bill", "before_contract_start"]
+    );
     assert_eq!(codes(&by_order["S00020"]), ["nothing_to_bill"]);
     assert_eq!(codes(&by_order["S00021"]), ["not_approved"]);
     assert_eq!(codes(&by_order["S00022"]), ["not_approved"]);
@@ -148,6 +152,18 @@ async fn odoo_firm_is_gated_drafted_and_reconciled() {
         &database,
     );
     assert_eq!(codes(&december[0]), ["not_approved", "not_accepted"]);
+
+    // A month before a contract's start, its confirmation date in Odoo, bills nothing.
+    let early = billing(&["draft", "--period", "2020-01"], &database);
+    assert_eq!(early["created"], 0, "{early}");
+    assert_eq!(early["blocked"], 5, "{early}");
+    let early = billing(&["readiness", "--period", "2020-01"], &database);
+    for contract in early.as_array().unwrap() {
+        assert!(
+            codes(contract).contains(&"before_contract_start".to_string()),
+            "{contract}"
+        );
+    }
 
     // Drafts: only the ready contract; a second run finds the same draft and writes nothing.
     let first = billing(&["draft", "--period", PERIOD], &database);

@@ -160,7 +160,7 @@ pub(crate) fn order(row: &Row, lookups: &Lookups) -> MapResult {
         .set_opt("amount", amount(view.number("amount_untaxed")?))
         .set_opt("payment_terms", payment_terms.clone())
         .set_opt("close_date", won_at.as_ref().map(|at| at[..10].to_string()))
-        .set_opt("won_at", won_at)
+        .set_opt("won_at", won_at.clone())
         .reference("client", client.clone())
         .reference("owner", owner.clone());
     let mut commands = vec![opportunity.build()];
@@ -174,8 +174,12 @@ pub(crate) fn order(row: &Row, lookups: &Lookups) -> MapResult {
         key(CONTRACT_MODEL, view.id()),
         view.write_date(),
     );
+    // Odoo sets `date_order` to the confirmation instant when an order is confirmed, which is
+    // when its contract starts; a quotation has no start yet.
+    let start_date = won_at.as_ref().map(|at| at[..10].to_string());
     contract
         .state(map_state(&view, "state", CONTRACT_STATES)?)
+        .set_opt("start_date", start_date)
         .set("name", name.clone())
         .set("reference", name)
         .set("billing_model", billing_model)
