@@ -89,8 +89,9 @@ pub async fn rules(command: RulesCommand) -> anyhow::Result<ExitCode> {
             let rules = steward_rules::load_dir(&dir);
             let approvals = steward_approvals::load_dir(&dir);
             let settings = steward_controls::load_dir(&dir);
-            match (rules, approvals, settings) {
-                (Ok(rules), Ok(approvals), Ok(settings)) => {
+            let billing = steward_billing::settings::load_dir(&dir);
+            match (rules, approvals, settings, billing) {
+                (Ok(rules), Ok(approvals), Ok(settings), Ok(_)) => {
                     println!("{} rules in {} are valid", rules.len(), dir.display());
                     for rule in &rules {
                         println!("  {}: {}", rule.id, rule.trigger.describe());
@@ -120,10 +121,11 @@ pub async fn rules(command: RulesCommand) -> anyhow::Result<ExitCode> {
                     }
                     Ok(ExitCode::SUCCESS)
                 }
-                (rules, approvals, settings) => {
+                (rules, approvals, settings, billing) => {
                     let mut diagnostics = rules.err().unwrap_or_default();
                     diagnostics.extend(approvals.err().unwrap_or_default());
                     diagnostics.extend(settings.err().unwrap_or_default());
+                    diagnostics.extend(billing.err().unwrap_or_default());
                     diagnostics.sort();
                     for diagnostic in &diagnostics {
                         println!("{diagnostic}");

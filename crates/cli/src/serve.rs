@@ -122,6 +122,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 lines.join("\n")
             )
         })?;
+        let billing = steward_billing::settings::load_dir(dir).map_err(|diagnostics| {
+            let lines: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
+            anyhow::anyhow!(
+                "the billing section in {} has errors:\n{}",
+                dir.display(),
+                lines.join("\n")
+            )
+        })?;
         let changes = engine.install_file_rules(rules).await?;
         for change in changes.iter().filter(|c| c.change != "unchanged") {
             tracing::info!(rule = %change.rule_id, version = change.version, change = change.change, "rule installed");
@@ -138,6 +146,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             change = change.change,
             "control settings installed"
         );
+        let version = engine.install_billing_settings(billing).await?;
+        tracing::info!(version, "billing settings installed");
     }
 
     if args.demo {

@@ -55,6 +55,38 @@ fn rules_check_reports_file_line_and_fix() {
 }
 
 #[test]
+fn broken_billing_section_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("billing.yaml"),
+        "billing:\n  rounding: per_invoice\n",
+    )
+    .unwrap();
+    let folder = dir.path().to_str().unwrap();
+    let file = dir.path().join("billing.yaml").display().to_string();
+
+    let (code, stdout, _) = steward(&["rules", "check", folder]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains(&format!("{file}:2:")), "{stdout}");
+    assert!(stdout.contains("per_invoice"), "{stdout}");
+
+    // `serve` rejects the folder before it installs anything or listens.
+    let database = dir.path().join("firm.db").display().to_string();
+    let (code, _, stderr) = steward(&[
+        "serve",
+        "--rules",
+        folder,
+        "--database",
+        &database,
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("the billing section in"), "{stderr}");
+    assert!(stderr.contains("per_invoice"), "{stderr}");
+}
+
+#[test]
 fn rules_check_rejects_a_missing_folder() {
     let (code, _, stderr) = steward(&["rules", "check", "/nonexistent/rules"]);
     assert_eq!(code, 1);
