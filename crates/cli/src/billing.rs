@@ -62,7 +62,7 @@ pub async fn billing(command: BillingCommand) -> anyhow::Result<ExitCode> {
 async fn prepare(
     args: &BillingArgs,
 ) -> anyhow::Result<(std::sync::Arc<steward_engine::Engine>, Selection)> {
-    let engine = open_engine(&args.store).await?;
+    let engine = open_existing(&args.store).await?;
     if let Some(dir) = &args.rules {
         let settings = steward_billing::settings::load_dir(dir).map_err(|diagnostics| {
             let lines: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
@@ -192,7 +192,7 @@ async fn reconcile(args: BillingArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn compare_odoo(args: CompareArgs) -> anyhow::Result<ExitCode> {
-    let engine = open_engine(&args.store).await?;
+    let engine = open_existing(&args.store).await?;
     let rows = engine
         .compare_odoo()
         .await
@@ -223,4 +223,19 @@ async fn compare_odoo(args: CompareArgs) -> anyhow::Result<ExitCode> {
         rows.len()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Opens the database of a billing command, which only ever works on a firm already loaded, so
+/// that a misspelled path fails instead of creating an empty database.
+async fn open_existing(
+    store: &StoreArgs,
+) -> anyhow::Result<std::sync::Arc<steward_engine::Engine>> {
+    if !store.database.is_file() {
+        anyhow::bail!(
+            "database {} not found; pass the file that `steward serve` or `steward sync` wrote \
+             with --database",
+            store.database.display()
+        );
+    }
+    open_engine(store).await
 }

@@ -87,6 +87,22 @@ fn broken_billing_section_is_rejected() {
 }
 
 #[test]
+fn billing_rejects_a_missing_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("misspelled.db");
+    let path = database.display().to_string();
+    for command in ["readiness", "draft", "reconcile", "compare-odoo"] {
+        let (code, _, stderr) = steward(&["billing", command, "--database", &path]);
+        assert_eq!(code, 1, "{command}: {stderr}");
+        assert!(
+            stderr.contains(&format!("database {path} not found")),
+            "{command}: {stderr}"
+        );
+    }
+    assert!(!database.exists());
+}
+
+#[test]
 fn rules_check_rejects_a_missing_folder() {
     let (code, _, stderr) = steward(&["rules", "check", "/nonexistent/rules"]);
     assert_eq!(code, 1);
