@@ -159,33 +159,13 @@ struct Checker<'a> {
 
 impl Checker<'_> {
     fn error(&mut self, at: &Location, message: impl Into<String>) {
-        self.diagnostics.push(Diagnostic {
-            file: self.file.to_string(),
-            line: at.line(),
-            column: at.column(),
-            message: message.into(),
-        });
+        self.diagnostics
+            .push(Diagnostic::at(self.file, at, message));
     }
 
     fn parse_error(&mut self, error: &serde_saphyr::Error) {
-        let (line, column) = error
-            .location()
-            .map(|l| (l.line(), l.column()))
-            .unwrap_or((0, 0));
-        let full = error.to_string();
-        let first = full.lines().next().unwrap_or(&full);
-        let message = first
-            .trim_start_matches("error: ")
-            .split_once(": ")
-            .filter(|(prefix, _)| prefix.starts_with("line "))
-            .map(|(_, rest)| rest.to_string())
-            .unwrap_or_else(|| first.to_string());
-        self.diagnostics.push(Diagnostic {
-            file: self.file.to_string(),
-            line,
-            column,
-            message,
-        });
+        self.diagnostics
+            .push(Diagnostic::from_parse_error(self.file, error));
     }
 
     fn policy(&mut self, spec: PolicySpec, file: &str) -> Option<Policy> {

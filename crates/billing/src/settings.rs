@@ -223,29 +223,14 @@ struct Checker<'a> {
 
 impl Checker<'_> {
     fn error(&mut self, at: &Location, message: impl Into<String>) {
-        self.diagnostics.push(Diagnostic {
-            file: self.file.to_string(),
-            line: at.line(),
-            column: at.column(),
-            message: message.into(),
-        });
+        self.diagnostics
+            .push(Diagnostic::at(self.file, at, message));
     }
 
     fn parse_error(&mut self, error: &serde_saphyr::Error) {
-        let at = error.location();
-        let full = error.to_string();
-        let first = full.lines().next().unwrap_or(&full);
-        let message = first
-            .trim_start_matches("error: ")
-            .split_once(": ")
-            .filter(|(prefix, _)| prefix.starts_with("line "))
-            .map_or_else(|| first.to_string(), |(_, rest)| rest.to_string());
-        self.diagnostics.push(Diagnostic {
-            file: self.file.to_string(),
-            line: at.map_or(0, |l| l.line()),
-            column: at.map_or(0, |l| l.column()),
-            message: format!("in the billing section: {message}"),
-        });
+        let mut diagnostic = Diagnostic::from_parse_error(self.file, error);
+        diagnostic.message = format!("in the billing section: {}", diagnostic.message);
+        self.diagnostics.push(diagnostic);
     }
 
     fn settings(&mut self, spec: BillingSpec, at: &Location) -> Option<BillingSettings> {

@@ -65,12 +65,7 @@ async fn prepare(
     let engine = open_existing(&args.store).await?;
     if let Some(dir) = &args.rules {
         let settings = steward_billing::settings::load_dir(dir).map_err(|diagnostics| {
-            let lines: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
-            anyhow::anyhow!(
-                "the billing section in {} has errors:\n{}",
-                dir.display(),
-                lines.join("\n")
-            )
+            crate::serve::folder_errors("the billing section in {} has errors", dir, &diagnostics)
         })?;
         engine.install_billing_settings(settings).await?;
     }

@@ -99,36 +99,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
     if let Some(dir) = &args.rules {
         let rules = steward_rules::load_dir(dir).map_err(|diagnostics| {
-            let lines: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
-            anyhow::anyhow!(
-                "the rules in {} have errors:\n{}",
-                dir.display(),
-                lines.join("\n")
-            )
+            folder_errors("the rules in {} have errors", dir, &diagnostics)
         })?;
         let approvals = steward_approvals::load_dir(dir).map_err(|diagnostics| {
-            let lines: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
-            anyhow::anyhow!(
-                "the approval policies in {} have errors:\n{}",
-                dir.display(),
-                lines.join("\n")
-            )
+            folder_errors("the approval policies in {} have errors", dir, &diagnostics)
         })?;
         let settings = steward_controls::load_dir(dir).map_err(|diagnostics| {
-            let lines: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
-            anyhow::anyhow!(
-                "the control settings in {} have errors:\n{}",
-                dir.display(),
-                lines.join("\n")
-            )
+            folder_errors("the control settings in {} have errors", dir, &diagnostics)
         })?;
         let billing = steward_billing::settings::load_dir(dir).map_err(|diagnostics| {
-            let lines: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
-            anyhow::anyhow!(
-                "the billing section in {} has errors:\n{}",
-                dir.display(),
-                lines.join("\n")
-            )
+            folder_errors("the billing section in {} has errors", dir, &diagnostics)
         })?;
         let changes = engine.install_file_rules(rules).await?;
         for change in changes.iter().filter(|c| c.change != "unchanged") {
@@ -279,6 +259,18 @@ async fn shutdown_signal() {
         _ = interrupt => {}
         _ = terminate => {}
     }
+}
+
+/// Lists the diagnostics of one section of a rules folder as one error, under `heading`
+/// with `{}` in place of the folder, such as "the rules in {} have errors".
+pub(crate) fn folder_errors(
+    heading: &str,
+    dir: &std::path::Path,
+    diagnostics: &[steward_rules::Diagnostic],
+) -> anyhow::Error {
+    let heading = heading.replace("{}", &dir.display().to_string());
+    let lines: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
+    anyhow::anyhow!("{heading}:\n{}", lines.join("\n"))
 }
 
 /// Explains a failed bind with the usual causes and what to do about each.

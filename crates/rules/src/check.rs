@@ -29,6 +29,41 @@ pub struct Diagnostic {
     pub message: String,
 }
 
+impl Diagnostic {
+    /// Builds a diagnostic at a place in a YAML file.
+    pub fn at(file: &str, at: &Location, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            file: file.to_string(),
+            line: at.line(),
+            column: at.column(),
+            message: message.into(),
+        }
+    }
+
+    /// Turns a YAML parse error into a diagnostic at its place, line 0 when it has none.
+    pub fn from_parse_error(file: &str, error: &serde_saphyr::Error) -> Diagnostic {
+        let (line, column) = error
+            .location()
+            .map(|l| (l.line(), l.column()))
+            .unwrap_or((0, 0));
+        let full = error.to_string();
+        // The library renders a source snippet after the first line; keep the sentence.
+        let first = full.lines().next().unwrap_or(&full);
+        let message = first
+            .trim_start_matches("error: ")
+            .split_once(": ")
+            .filter(|(prefix, _)| prefix.starts_with("line "))
+            .map(|(_, rest)| rest.to_string())
+            .unwrap_or_else(|| first.to_string());
+        Diagnostic {
+            file: file.to_string(),
+            line,
+            column,
+            message,
+        }
+    }
+}
+
 impl std::fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -202,34 +237,13 @@ struct Checker<'a> {
 
 impl Checker<'_> {
     fn error(&mut self, at: &Location, message: impl Into<String>) {
-        self.diagnostics.push(Diagnostic {
-            file: self.file.to_string(),
-            line: at.line(),
-            column: at.column(),
-            message: message.into(),
-        });
+        self.diagnostics
+            .push(Diagnostic::at(self.file, at, message));
     }
 
     fn parse_error(&mut self, error: &serde_saphyr::Error) {
-        let (line, column) = error
-            .location()
-            .map(|l| (l.line(), l.column()))
-            .unwrap_or((0, 0));
-        let full = error.to_string();
-        // The library renders a source snippet after the first line; keep the sentence.
-        let first = full.lines().next().unwrap_or(&full);
-        let message = first
-            .trim_start_matches("error: ")
-            .split_once(": ")
-            .filter(|(prefix, _)| prefix.starts_with("line "))
-            .map(|(_, rest)| rest.to_string())
-            .unwrap_or_else(|| first.to_string());
-        self.diagnostics.push(Diagnostic {
-            file: self.file.to_string(),
-            line,
-            column,
-            message,
-        });
+        self.diagnostics
+            .push(Diagnostic::from_parse_error(self.file, error));
     }
 
     /// Compiles the rules of one file. Also returns the id and place of every rule, valid or
