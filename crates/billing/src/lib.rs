@@ -37,6 +37,7 @@ pub mod reconcile;
 pub mod rules;
 pub mod settings;
 pub mod tax;
+mod yaml;
 
 #[cfg(test)]
 mod testing;

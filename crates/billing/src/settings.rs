@@ -20,9 +20,10 @@
 //! The checked settings are stored in the database as canonical JSON ([`BillingSettings::to_json`])
 //! so that every command on a database bills with the settings the server installed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use serde_saphyr::{Location, Spanned};
@@ -33,6 +34,7 @@ use crate::invoice::Rounding;
 use crate::issue::InputError;
 use crate::rules::BillingRules;
 use crate::tax::{CountryTaxes, TaxTable};
+use crate::yaml::Node;
 
 /// The firm's billing settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -146,30 +148,7 @@ pub fn load_dir(dir: &Path) -> Result<BillingSettings, Vec<Diagnostic>> {
 #[derive(Deserialize)]
 struct BillingFile {
     #[serde(default)]
-    billing: Option<Spanned<BillingSpec>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct BillingSpec {
-    #[serde(default)]
-    firm_country: Option<Spanned<String>>,
-    #[serde(default)]
-    rounding: Option<Spanned<String>>,
-    #[serde(default)]
-    reverse_charge: Option<Spanned<bool>>,
-    #[serde(default)]
-    taxes: Option<Spanned<BTreeMap<String, Spanned<CountrySpec>>>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CountrySpec {
-    #[serde(default)]
-    eu: Option<bool>,
-    default: Option<Spanned<Value>>,
-    #[serde(default)]
-    categories: BTreeMap<String, Spanned<Value>>,
+    billing: Option<Spanned<Node>>,
 }
 
 /// Compiles the `billing` section of files given as (name, text). Returns the settings,
@@ -196,8 +175,11 @@ pub fn compile_sources(sources: &[(String, String)]) -> (BillingSettings, Vec<Di
         let Some(section) = parsed.billing else {
             continue;
         };
+        if matches!(section.value, Node::Scalar(Value::Null)) {
+            continue;
+        }
         let at = section.referenced;
-        let settings = checker.settings(section.value, &at);
+        let settings = checker.settings(&section);
         if let Some((_, first)) = &found {
             checker.error(
                 &at,
@@ -216,6 +198,11 @@ pub fn compile_sources(sources: &[(String, String)]) -> (BillingSettings, Vec<Di
     (settings, diagnostics)
 }
 
+/// The keys of the `billing` section.
+const SECTION_KEYS: &str = "firm_country, rounding, reverse_charge, taxes";
+/// The keys of one country under `billing.taxes`.
+const COUNTRY_KEYS: &str = "eu, default, categories";
+
 struct Checker<'a> {
     file: &'a str,
     diagnostics: Vec<Diagnostic>,
@@ -233,37 +220,156 @@ impl Checker<'_> {
         self.diagnostics.push(diagnostic);
     }
 
-    fn settings(&mut self, spec: BillingSpec, at: &Location) -> Option<BillingSettings> {
-        let before = self.diagnostics.len();
-        let rounding = match &spec.rounding {
-            None => Rounding::PerLine,
-            Some(name) => Rounding::parse(&name.value).unwrap_or_else(|| {
+    /// Returns the entries of a mapping, or reports what `path` should look like.
+    fn mapping<'n>(
+        &mut self,
+        node: &'n Spanned<Node>,
+        path: &str,
+        example: &str,
+    ) -> Option<&'n [(Spanned<String>, Spanned<Node>)]> {
+        match &node.value {
+            Node::Mapping(entries) => Some(entries),
+            other => {
                 self.error(
-                    &name.referenced,
+                    &node.referenced,
                     format!(
-                        "`rounding` is `{}`; write per_line or per_document",
-                        name.value
+                        "`{path}` is {}, not a mapping; write it like `{example}`",
+                        other.describe()
                     ),
                 );
-                Rounding::PerLine
-            }),
+                None
+            }
+        }
+    }
+
+    fn unknown_key(&mut self, key: &Spanned<String>, path: &str, expected: &str) {
+        self.error(
+            &key.referenced,
+            format!(
+                "unknown field `{}` in `{path}`; expected one of {expected}",
+                key.value
+            ),
+        );
+    }
+
+    /// Reads `true` or `false`.
+    fn flag(&mut self, node: &Spanned<Node>, path: &str) -> Option<bool> {
+        match &node.value {
+            Node::Scalar(Value::Bool(flag)) => Some(*flag),
+            other => {
+                self.error(
+                    &node.referenced,
+                    format!(
+                        "`{path}` is {}, not a boolean; write true or false",
+                        other.describe()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// Reads an ISO 3166-1 alpha-2 country code, returned upper case. `place` is the field
+    /// that contains the code, or the mapping whose key it is.
+    fn country_code(&mut self, text: &str, at: &Location, place: &str) -> Option<String> {
+        let upper = text.trim().to_ascii_uppercase();
+        if upper.len() == 2 && upper.chars().all(|c| c.is_ascii_alphabetic()) {
+            return Some(upper);
+        }
+        let subject = if place == "billing.firm_country" {
+            format!("`{place}` is `{text}`,")
+        } else {
+            format!("key `{text}` of `{place}` is")
         };
-        let reverse_charge = spec.reverse_charge.as_ref().is_none_or(|flag| flag.value);
-        let taxes = match spec.taxes {
+        self.error(
+            at,
+            format!(
+                "{subject} not an ISO 3166-1 alpha-2 country code; write two letters such as IT"
+            ),
+        );
+        None
+    }
+
+    fn settings(&mut self, section: &Spanned<Node>) -> Option<BillingSettings> {
+        let before = self.diagnostics.len();
+        let entries = self.mapping(section, "billing", "rounding: per_line")?;
+        let mut firm_country: Option<(String, Location)> = None;
+        let mut firm_country_given = false;
+        let mut rounding = Rounding::PerLine;
+        let mut reverse_charge = true;
+        let mut taxes: Option<&Spanned<Node>> = None;
+        for (key, value) in entries {
+            match key.value.as_str() {
+                "firm_country" => {
+                    firm_country_given = true;
+                    let path = "billing.firm_country";
+                    let code = match &value.value {
+                        Node::Scalar(Value::String(text)) => {
+                            self.country_code(text, &value.referenced, path)
+                        }
+                        other => {
+                            let text = other.describe();
+                            self.error(
+                                &value.referenced,
+                                format!("`{path}` is {text}, not a country code; write two letters such as IT"),
+                            );
+                            None
+                        }
+                    };
+                    if let Some(code) = code {
+                        firm_country = Some((code, value.referenced));
+                    }
+                }
+                "rounding" => {
+                    let parsed = match &value.value {
+                        Node::Scalar(Value::String(name)) => Rounding::parse(name),
+                        _ => None,
+                    };
+                    match parsed {
+                        Some(parsed) => rounding = parsed,
+                        None => self.error(
+                            &value.referenced,
+                            format!(
+                                "`billing.rounding` is {}; write per_line or per_document",
+                                value.value.describe()
+                            ),
+                        ),
+                    }
+                }
+                "reverse_charge" => {
+                    if let Some(flag) = self.flag(value, "billing.reverse_charge") {
+                        reverse_charge = flag;
+                    }
+                }
+                "taxes" => taxes = Some(value),
+                _ => self.unknown_key(key, "billing", SECTION_KEYS),
+            }
+        }
+        let table = match taxes {
             None => {
-                if let Some(firm) = &spec.firm_country {
+                if let Some((_, at)) = &firm_country {
                     self.error(
-                        &firm.referenced,
-                        "`firm_country` is set but `taxes` is missing; add the tax rates of the \
-                         firm's country and its clients' countries under `taxes`",
+                        at,
+                        "`billing.firm_country` is set but `billing.taxes` is missing; add the \
+                         tax rates of the firm's country and its clients' countries under `taxes`",
                     );
                 }
                 TaxTable::unconfigured()
             }
-            Some(taxes) => self.tax_table(spec.firm_country, taxes, at),
+            Some(taxes) => {
+                let table = self.tax_table(firm_country, taxes);
+                if !firm_country_given {
+                    self.error(
+                        &section.referenced,
+                        "`billing.taxes` needs `billing.firm_country`, the firm's own country \
+                         such as IT, to tell which clients are abroad",
+                    );
+                }
+                table
+            }
         };
         (self.diagnostics.len() == before).then(|| BillingSettings {
-            taxes: taxes.with_reverse_charge(reverse_charge),
+            taxes: table.with_reverse_charge(reverse_charge),
             rounding,
             origin: None,
         })
@@ -271,93 +377,123 @@ impl Checker<'_> {
 
     fn tax_table(
         &mut self,
-        firm_country: Option<Spanned<String>>,
-        taxes: Spanned<BTreeMap<String, Spanned<CountrySpec>>>,
-        at: &Location,
+        firm_country: Option<(String, Location)>,
+        taxes: &Spanned<Node>,
     ) -> TaxTable {
-        let Some(firm) = firm_country else {
-            self.error(
-                at,
-                "`taxes` needs `firm_country`, the firm's own country such as IT, to tell which \
-                 clients are abroad",
-            );
-            return TaxTable::unconfigured();
-        };
-        if taxes.value.is_empty() {
-            self.error(
-                &taxes.referenced,
-                "`taxes` lists no country; add at least the firm's own, such as `IT: { eu: true, \
-                 default: 22 }`",
-            );
-            return TaxTable::unconfigured();
-        }
         let before = self.diagnostics.len();
         let mut countries = BTreeMap::new();
-        for (code, country) in taxes.value {
-            if let Some(parsed) = self.country(&code, country) {
-                countries.insert(code, parsed);
+        let mut seen = BTreeSet::new();
+        let example = "IT: { eu: true, default: 22 }";
+        if let Some(entries) = self.mapping(taxes, "billing.taxes", example) {
+            if entries.is_empty() {
+                self.error(
+                    &taxes.referenced,
+                    format!("`billing.taxes` lists no country; add at least the firm's own, such as `{example}`"),
+                );
+            }
+            for (key, value) in entries {
+                let path = format!("billing.taxes.{}", key.value);
+                let Some(code) = self.country_code(&key.value, &key.referenced, "billing.taxes")
+                else {
+                    continue;
+                };
+                let parsed = self.country(&path, value);
+                if !seen.insert(code.clone()) {
+                    self.error(
+                        &key.referenced,
+                        format!("`{path}` repeats country {code}; keep one entry per country"),
+                    );
+                } else if let Some(parsed) = parsed {
+                    countries.insert(code, parsed);
+                }
             }
         }
+        let Some((firm, firm_at)) = firm_country else {
+            return TaxTable::unconfigured();
+        };
         if self.diagnostics.len() > before {
             return TaxTable::unconfigured();
         }
-        match TaxTable::new(&firm.value, countries) {
+        match TaxTable::new(&firm, countries) {
             Ok(table) => table,
             Err(error) => {
-                let at = if error.message.contains("firm's country") {
-                    firm.referenced
-                } else {
-                    taxes.referenced
-                };
-                self.error(&at, format!("`taxes`: {}", error.message));
+                self.error(&firm_at, format!("`billing.taxes`: {}", error.message));
                 TaxTable::unconfigured()
             }
         }
     }
 
-    fn country(&mut self, code: &str, spec: Spanned<CountrySpec>) -> Option<CountryTaxes> {
-        let at = spec.referenced;
-        let spec = spec.value;
-        let Some(default) = spec.default else {
+    fn country(&mut self, path: &str, node: &Spanned<Node>) -> Option<CountryTaxes> {
+        let entries = self.mapping(node, path, "{ eu: true, default: 22 }")?;
+        let before = self.diagnostics.len();
+        let mut eu_member = false;
+        let mut default_rate = None;
+        let mut categories = BTreeMap::new();
+        for (key, value) in entries {
+            match key.value.as_str() {
+                "eu" => eu_member = self.flag(value, &format!("{path}.eu")).unwrap_or(false),
+                "default" => default_rate = self.rate(&format!("{path}.default"), value),
+                "categories" => {
+                    let path = format!("{path}.categories");
+                    let Some(entries) = self.mapping(value, &path, "{ training: 10 }") else {
+                        continue;
+                    };
+                    for (category, rate) in entries {
+                        let rate_path = format!("{path}.{}", category.value);
+                        if let Some(rate) = self.rate(&rate_path, rate) {
+                            categories.insert(category.value.clone(), rate);
+                        }
+                    }
+                }
+                _ => self.unknown_key(key, path, COUNTRY_KEYS),
+            }
+        }
+        let has_default = entries.iter().any(|(key, _)| key.value == "default");
+        if !has_default {
             self.error(
-                &at,
+                &node.referenced,
                 format!(
-                    "`taxes.{code}` has no `default` rate; give the country's standard rate in \
+                    "`{path}` has no `default` rate; give the country's standard rate in \
                      percent, such as `default: 20`"
                 ),
             );
+        }
+        if self.diagnostics.len() > before {
             return None;
-        };
-        let default_rate = self.rate(&format!("taxes.{code}.default"), &default)?;
-        let mut categories = BTreeMap::new();
-        for (category, rate) in &spec.categories {
-            let path = format!("taxes.{code}.categories.{category}");
-            categories.insert(category.clone(), self.rate(&path, rate)?);
         }
         Some(CountryTaxes {
-            eu_member: spec.eu.unwrap_or(false),
-            default_rate,
+            eu_member,
+            default_rate: default_rate?,
             categories,
         })
     }
 
-    fn rate(&mut self, path: &str, value: &Spanned<Value>) -> Option<rust_decimal::Decimal> {
-        match steward_domain::value::decimal(&value.value) {
-            Ok(rate)
-                if (rust_decimal::Decimal::ZERO..=rust_decimal::Decimal::ONE_HUNDRED)
-                    .contains(&rate) =>
-            {
-                Some(rate)
+    /// Reads a tax rate in percent from 0 to 100, written as a number or a string.
+    fn rate(&mut self, path: &str, node: &Spanned<Node>) -> Option<Decimal> {
+        let parsed = match &node.value {
+            Node::Scalar(value @ (Value::Number(_) | Value::String(_))) => {
+                steward_domain::value::decimal(value).ok()
             }
-            Ok(rate) => {
+            _ => None,
+        };
+        match parsed {
+            Some(rate) if (Decimal::ZERO..=Decimal::ONE_HUNDRED).contains(&rate) => Some(rate),
+            Some(rate) => {
                 self.error(
-                    &value.referenced,
+                    &node.referenced,
                     format!("`{path}` is {rate}; a tax rate is a percentage from 0 to 100"),
                 );
                 None
             }
-            Err(problem) => {
-                self.error(&value.referenced, format!("`{path}`: {problem}"));
+            None => {
+                self.error(
+                    &node.referenced,
+                    format!(
+                        "`{path}` is {}, not a number; write the tax rate in percent from 0 to \
+                         100, such as 22",
+                        node.value.describe()
+                    ),
+                );
                 None
             }
         }
@@ -460,12 +596,12 @@ billing:
             (
                 "billing:\n  rounding: per_invoice\n",
                 2,
-                "`rounding` is `per_invoice`; write per_line or per_document",
+                "`billing.rounding` is `per_invoice`; write per_line or per_document",
             ),
             (
                 "billing:\n  taxes:\n    IT: { default: 22 }\n",
                 2,
-                "`taxes` needs `firm_country`",
+                "`billing.taxes` needs `billing.firm_country`",
             ),
             (
                 "billing:\n  firm_country: FR\n  taxes:\n    IT: { default: 22 }\n",
@@ -475,25 +611,63 @@ billing:
             (
                 "billing:\n  firm_country: IT\n  taxes:\n    IT: { eu: true }\n",
                 4,
-                "`taxes.IT` has no `default` rate",
+                "`billing.taxes.IT` has no `default` rate",
             ),
             (
                 "billing:\n  firm_country: IT\n  taxes:\n    IT: { default: 122 }\n",
                 4,
-                "`taxes.IT.default` is 122",
+                "`billing.taxes.IT.default` is 122; a tax rate is a percentage from 0 to 100",
             ),
             (
                 "billing:\n  firm_country: IT\n  taxes:\n    IT:\n      default: 22\n      \
                  categories: { training: ten }\n",
                 6,
-                "`taxes.IT.categories.training`: `ten` is not a decimal number",
+                "`billing.taxes.IT.categories.training` is `ten`, not a number; write the tax \
+                 rate in percent from 0 to 100, such as 22",
             ),
             (
                 "billing:\n  firm_country: IT\n",
                 2,
-                "`firm_country` is set but `taxes` is missing",
+                "`billing.firm_country` is set but `billing.taxes` is missing",
             ),
-            ("billing:\n  currency: EUR\n", 2, "unknown field `currency`"),
+            (
+                "billing:\n  currency: EUR\n",
+                2,
+                "unknown field `currency` in `billing`; expected one of firm_country, rounding, \
+                 reverse_charge, taxes",
+            ),
+            (
+                "billing:\n  reverse_charge: maybe\n",
+                2,
+                "`billing.reverse_charge` is `maybe`, not a boolean; write true or false",
+            ),
+            (
+                "billing:\n  firm_country: Italy\n  taxes:\n    IT: { default: 22 }\n",
+                2,
+                "`billing.firm_country` is `Italy`, not an ISO 3166-1 alpha-2 country code",
+            ),
+            (
+                "billing:\n  firm_country: IT\n  taxes:\n    IT: 22\n",
+                4,
+                "`billing.taxes.IT` is `22`, not a mapping; write it like `{ eu: true, default: \
+                 22 }`",
+            ),
+            (
+                "billing:\n  firm_country: IT\n  taxes:\n    IT: { default: 22, vat: 5 }\n",
+                4,
+                "unknown field `vat` in `billing.taxes.IT`; expected one of eu, default, \
+                 categories",
+            ),
+            (
+                "billing:\n  firm_country: IT\n  taxes:\n    IT: { default: 22 }\n    it: { default: 20 }\n",
+                5,
+                "`billing.taxes.it` repeats country IT; keep one entry per country",
+            ),
+            (
+                "billing: per_line\n",
+                1,
+                "`billing` is `per_line`, not a mapping",
+            ),
         ];
         for (text, line, expected) in cases {
             let (settings, diagnostics) = compile(&[("bad.yaml", text)]);
@@ -512,6 +686,41 @@ billing:
                 "a bad section sets nothing"
             );
         }
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let text = "\
+billing:
+  firm_country: IT
+  rounding: per_invoice
+  reverse_charge: maybe
+  currency: EUR
+  taxes:
+    IT: { eu: true, default: twenty }
+    DE: { eu: true, default: 19, categories: { training: ten } }
+    Germany: { default: 19 }
+";
+        let (settings, diagnostics) = compile(&[("bad.yaml", text)]);
+        let lines: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            lines,
+            [
+                "bad.yaml:3:13: `billing.rounding` is `per_invoice`; write per_line or \
+                 per_document",
+                "bad.yaml:4:19: `billing.reverse_charge` is `maybe`, not a boolean; write true \
+                 or false",
+                "bad.yaml:5:3: unknown field `currency` in `billing`; expected one of \
+                 firm_country, rounding, reverse_charge, taxes",
+                "bad.yaml:7:30: `billing.taxes.IT.default` is `twenty`, not a number; write the \
+                 tax rate in percent from 0 to 100, such as 22",
+                "bad.yaml:8:58: `billing.taxes.DE.categories.training` is `ten`, not a number; \
+                 write the tax rate in percent from 0 to 100, such as 22",
+                "bad.yaml:9:5: key `Germany` of `billing.taxes` is not an ISO 3166-1 alpha-2 \
+                 country code; write two letters such as IT",
+            ]
+        );
+        assert_eq!(settings, BillingSettings::default());
     }
 
     #[test]

@@ -98,18 +98,31 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let webhooks = crate::webhooks::install(&engine, &args.store.database)?;
 
     if let Some(dir) = &args.rules {
-        let rules = steward_rules::load_dir(dir).map_err(|diagnostics| {
-            folder_errors("the rules in {} have errors", dir, &diagnostics)
-        })?;
-        let approvals = steward_approvals::load_dir(dir).map_err(|diagnostics| {
-            folder_errors("the approval policies in {} have errors", dir, &diagnostics)
-        })?;
-        let settings = steward_controls::load_dir(dir).map_err(|diagnostics| {
-            folder_errors("the control settings in {} have errors", dir, &diagnostics)
-        })?;
-        let billing = steward_billing::settings::load_dir(dir).map_err(|diagnostics| {
-            folder_errors("the billing section in {} has errors", dir, &diagnostics)
-        })?;
+        // Every section is checked before any fails, so one start lists all of the folder's
+        // problems, as `steward rules check` does.
+        let (rules, approvals, settings, billing) = match (
+            steward_rules::load_dir(dir),
+            steward_approvals::load_dir(dir),
+            steward_controls::load_dir(dir),
+            steward_billing::settings::load_dir(dir),
+        ) {
+            (Ok(rules), Ok(approvals), Ok(settings), Ok(billing)) => {
+                (rules, approvals, settings, billing)
+            }
+            (rules, approvals, settings, billing) => {
+                let mut diagnostics = rules.err().unwrap_or_default();
+                diagnostics.extend(approvals.err().unwrap_or_default());
+                diagnostics.extend(settings.err().unwrap_or_default());
+                diagnostics.extend(billing.err().unwrap_or_default());
+                diagnostics.sort();
+                diagnostics.dedup();
+                return Err(folder_errors(
+                    "the rules folder {} has errors",
+                    dir,
+                    &diagnostics,
+                ));
+            }
+        };
         let changes = engine.install_file_rules(rules).await?;
         for change in changes.iter().filter(|c| c.change != "unchanged") {
             tracing::info!(rule = %change.rule_id, version = change.version, change = change.change, "rule installed");

@@ -59,18 +59,40 @@ fn broken_billing_section_is_rejected() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("billing.yaml"),
-        "billing:\n  rounding: per_invoice\n",
+        "billing:\n  firm_country: IT\n  rounding: per_invoice\n  reverse_charge: maybe\n  \
+         taxes:\n    IT: { eu: true, default: twenty }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("controls.yaml"),
+        "controls:\n  staffing:\n    bench_below: fifty\n",
     )
     .unwrap();
     let folder = dir.path().to_str().unwrap();
-    let file = dir.path().join("billing.yaml").display().to_string();
+    let billing = dir.path().join("billing.yaml").display().to_string();
+    let controls = dir.path().join("controls.yaml").display().to_string();
+    let expected = [
+        format!(
+            "{billing}:3:13: `billing.rounding` is `per_invoice`; write per_line or per_document"
+        ),
+        format!(
+            "{billing}:4:19: `billing.reverse_charge` is `maybe`, not a boolean; write true or false"
+        ),
+        format!("{billing}:6:30: `billing.taxes.IT.default` is `twenty`, not a number"),
+        format!("{controls}:3:18: `bench_below` is `fifty`, not a number"),
+    ];
 
     let (code, stdout, _) = steward(&["rules", "check", folder]);
     assert_eq!(code, 1, "{stdout}");
-    assert!(stdout.contains(&format!("{file}:2:")), "{stdout}");
-    assert!(stdout.contains("per_invoice"), "{stdout}");
+    for line in &expected {
+        assert!(
+            stdout.contains(line.as_str()),
+            "{line} is missing from {stdout}"
+        );
+    }
+    assert!(stdout.contains("4 errors"), "{stdout}");
 
-    // `serve` rejects the folder before it installs anything or listens.
+    // `serve` lists every problem of the folder before it installs anything or listens.
     let database = dir.path().join("firm.db").display().to_string();
     let (code, _, stderr) = steward(&[
         "serve",
@@ -82,8 +104,30 @@ fn broken_billing_section_is_rejected() {
         "127.0.0.1:0",
     ]);
     assert_eq!(code, 1, "{stderr}");
-    assert!(stderr.contains("the billing section in"), "{stderr}");
-    assert!(stderr.contains("per_invoice"), "{stderr}");
+    assert!(stderr.contains("the rules folder"), "{stderr}");
+    for line in &expected {
+        assert!(
+            stderr.contains(line.as_str()),
+            "{line} is missing from {stderr}"
+        );
+    }
+
+    // The billing commands read the billing section only, and list all of its problems.
+    let (code, _, stderr) = steward(&[
+        "billing",
+        "readiness",
+        "--rules",
+        folder,
+        "--database",
+        &database,
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    for line in &expected[..3] {
+        assert!(
+            stderr.contains(line.as_str()),
+            "{line} is missing from {stderr}"
+        );
+    }
 }
 
 #[test]

@@ -146,7 +146,10 @@ impl Checker<'_> {
             Err(_) => {
                 self.error(
                     &value.referenced,
-                    format!("`{name}` must be a number, such as 40 or \"7.5\""),
+                    format!(
+                        "`{name}` is {}, not a number; write a number such as 40 or \"7.5\"",
+                        describe(&value.value)
+                    ),
                 );
                 None
             }
@@ -160,18 +163,19 @@ impl Checker<'_> {
             Value::String(s) => s.trim().trim_end_matches('%').trim().to_string(),
             _ => String::new(),
         };
-        match Decimal::from_str(&text) {
-            Ok(d) if d >= Decimal::ZERO && d <= Decimal::from(1000) => Some(d),
-            _ => {
-                self.error(
-                    &value.referenced,
-                    format!(
-                        "`{name}` must be a percentage from 0 to 1000, such as 120 or \"120%\""
-                    ),
-                );
-                None
-            }
-        }
+        let problem = match Decimal::from_str(&text) {
+            Ok(d) if d >= Decimal::ZERO && d <= Decimal::from(1000) => return Some(d),
+            Ok(_) => "out of range",
+            Err(_) => "not a number",
+        };
+        self.error(
+            &value.referenced,
+            format!(
+                "`{name}` is {}, {problem}; write a percentage from 0 to 1000, such as 120 or \"120%\"",
+                describe(&value.value)
+            ),
+        );
+        None
     }
 
     /// Reads amounts by currency code, such as `{EUR: 75, USD: 80}`.
@@ -760,6 +764,18 @@ impl Checker<'_> {
     }
 }
 
+/// Quotes a settings value for an error message: text and numbers as written, else its type.
+fn describe(value: &Value) -> String {
+    match value {
+        Value::String(text) => format!("`{text}`"),
+        Value::Number(number) => format!("`{number}`"),
+        Value::Bool(flag) => format!("`{flag}`"),
+        Value::Null => "empty".into(),
+        Value::Array(_) => "a list".into(),
+        Value::Object(_) => "a mapping".into(),
+    }
+}
+
 /// A fixed Monday to compare spans on.
 fn epoch() -> chrono::NaiveDate {
     chrono::NaiveDate::from_ymd_opt(2024, 1, 1).expect("a valid date")
@@ -853,7 +869,7 @@ controls:
         assert_eq!(
             errors,
             vec![
-                "firm.yaml:3:23: `overbooked_above` must be a percentage from 0 to 1000, such as 120 or \"120%\"".to_string(),
+                "firm.yaml:3:23: `overbooked_above` is `lots`, not a number; write a percentage from 0 to 1000, such as 120 or \"120%\"".to_string(),
                 "firm.yaml:5:15: `Mars/Olympus` is not an IANA time zone such as Europe/Brussels or UTC".into(),
                 "firm.yaml:7:34: `period: fortnight` is unknown; use week or month".into(),
                 "firm.yaml:7:55: `escalate` `every monday` is not a cron expression (Invalid pattern: Pattern must have between 5 and 7 fields.); write five fields such as \"0 10 * * MON\"".into(),
@@ -861,6 +877,21 @@ controls:
                 "firm.yaml:13:9: stage `3 days` does not come after the stage before it (30 days); list the stages from the earliest".into(),
                 "firm.yaml:14:33: `step: nag` is unknown; use remind or escalate".into(),
             ],
+        );
+    }
+
+    #[test]
+    fn number_errors_quote_the_value() {
+        let (_, errors) = compile(
+            "controls:\n  staffing:\n    bench_below: fifty\n    overbooked_above: 2000\n  health:\n    margin_below: [25]\n",
+        );
+        assert_eq!(
+            errors,
+            vec![
+                "firm.yaml:3:18: `bench_below` is `fifty`, not a number; write a percentage from 0 to 1000, such as 120 or \"120%\"".to_string(),
+                "firm.yaml:4:23: `overbooked_above` is `2000`, out of range; write a percentage from 0 to 1000, such as 120 or \"120%\"".into(),
+                "firm.yaml:6:19: `margin_below` is a list, not a number; write a percentage from 0 to 1000, such as 120 or \"120%\"".into(),
+            ]
         );
     }
 
