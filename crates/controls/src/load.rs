@@ -122,18 +122,6 @@ impl Checker<'_> {
         }
     }
 
-    fn non_negative_span(&mut self, text: &Spanned<String>, name: &str) -> Option<DaySpan> {
-        let span = self.span(text, name)?;
-        if span.days < 0 {
-            self.error(
-                &text.referenced,
-                format!("`{name}` counts forward from the start; write it without a minus sign"),
-            );
-            return None;
-        }
-        Some(span)
-    }
-
     /// Reads a decimal written as a number or a string.
     fn decimal(&mut self, value: &Spanned<Value>, name: &str) -> Option<Decimal> {
         let text = match &value.value {
@@ -265,7 +253,7 @@ impl Checker<'_> {
         let duration = spec
             .duration
             .as_ref()
-            .and_then(|d| self.non_negative_span(d, "duration"));
+            .and_then(|d| self.span(d, "duration"));
         let owner = match &spec.owner {
             None => Some(OwnerRule::ContractOwner),
             Some(value) => self.owner(value),
@@ -288,10 +276,7 @@ impl Checker<'_> {
         let mut tasks = Vec::new();
         for task in &spec.tasks {
             let task = &task.value;
-            let due = task
-                .due
-                .as_ref()
-                .and_then(|d| self.non_negative_span(d, "due"));
+            let due = task.due.as_ref().and_then(|d| self.span(d, "due"));
             let planned_hours = match &task.planned_hours {
                 Some(value) => match self.decimal(value, "planned_hours") {
                     Some(h) if h >= Decimal::ZERO => Some(h),
@@ -315,7 +300,7 @@ impl Checker<'_> {
         for milestone in &spec.milestones {
             let at = milestone.referenced;
             let milestone = &milestone.value;
-            let due = self.non_negative_span(&milestone.due, "due");
+            let due = self.span(&milestone.due, "due");
             let percentage = match &milestone.percentage {
                 Some(value) => match self.percent(value, "percentage") {
                     Some(p) if p <= Decimal::ONE_HUNDRED => Some(p),
@@ -361,13 +346,10 @@ impl Checker<'_> {
                 None => None,
             };
             let from = match &role.from {
-                Some(text) => self.non_negative_span(text, "from"),
+                Some(text) => self.span(text, "from"),
                 None => Some(DaySpan::ZERO),
             };
-            let until = role
-                .until
-                .as_ref()
-                .and_then(|u| self.non_negative_span(u, "until"));
+            let until = role.until.as_ref().and_then(|u| self.span(u, "until"));
             if let (Some(hours_per_week), Some(from)) = (hours, from) {
                 roles.push(TemplateRole {
                     role: role.role.value.clone(),
@@ -464,7 +446,7 @@ impl Checker<'_> {
             let target = &mut settings.handoff;
             target.enabled = handoff.enabled.unwrap_or(true);
             if let Some(text) = &handoff.kickoff_within
-                && let Some(span) = self.non_negative_span(text, "kickoff_within")
+                && let Some(span) = self.span(text, "kickoff_within")
             {
                 settings.handoff.kickoff_within = span;
             }
@@ -498,7 +480,7 @@ impl Checker<'_> {
                 settings.health.burn_ahead_by = p;
             }
             if let Some(text) = &health.milestone_grace
-                && let Some(span) = self.non_negative_span(text, "milestone_grace")
+                && let Some(span) = self.span(text, "milestone_grace")
             {
                 settings.health.milestone_grace = span;
             }
@@ -551,7 +533,7 @@ impl Checker<'_> {
             }
         }
         if let Some(text) = &spec.unstaffed_within
-            && let Some(span) = self.non_negative_span(text, "unstaffed_within")
+            && let Some(span) = self.span(text, "unstaffed_within")
         {
             target.unstaffed_within = span;
         }
@@ -637,7 +619,7 @@ impl Checker<'_> {
             target.cutoffs = compiled;
         }
         if let Some(text) = &spec.future_tolerance
-            && let Some(span) = self.non_negative_span(text, "future_tolerance")
+            && let Some(span) = self.span(text, "future_tolerance")
         {
             target.future_tolerance = span;
         }
@@ -731,7 +713,7 @@ impl Checker<'_> {
             for stage in stages {
                 let at = stage.referenced;
                 let stage = &stage.value;
-                let after = self.non_negative_span(&stage.after, "after");
+                let after = self.span(&stage.after, "after");
                 let step = match stage.step.value.as_str() {
                     "remind" => Some(CollectionStep::Remind),
                     "escalate" => Some(CollectionStep::Escalate),
@@ -893,6 +875,24 @@ controls:
                 "firm.yaml:6:19: `margin_below` is a list, not a number; write a percentage from 0 to 1000, such as 120 or \"120%\"".into(),
             ]
         );
+    }
+
+    #[test]
+    fn future_tolerance_help_matches_the_loader() {
+        let (_, errors) = compile("controls:\n  timesheets:\n    future_tolerance: -1 day\n");
+        assert_eq!(
+            errors,
+            vec!["firm.yaml:3:23: `future_tolerance`: `-1 day` is negative; write a number of days, weeks or working days, such as `1 day`, `2 weeks` or `10 working days`, without a minus sign".to_string()]
+        );
+        let (_, errors) = compile("controls:\n  timesheets:\n    future_tolerance: tomorrow\n");
+        assert_eq!(
+            errors,
+            vec!["firm.yaml:3:23: `future_tolerance`: `tomorrow` has no number; write a number of days, weeks or working days, such as `1 day`, `2 weeks` or `10 working days`".to_string()]
+        );
+        let (settings, errors) =
+            compile("controls:\n  timesheets:\n    future_tolerance: 0 days\n");
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(settings.controls.timesheets.future_tolerance, DaySpan::ZERO);
     }
 
     #[test]

@@ -78,10 +78,17 @@ impl DaySpan {
             .unwrap_or(from + Duration::days(self.days))
     }
 
-    /// Parses `3 days`, `2 weeks` or `10 working days`; hours and minutes are not days.
+    /// Parses `3 days`, `2 weeks` or `10 working days`. Hours, minutes and negative spans
+    /// are rejected, because every span of the settings counts whole days forward.
     pub fn parse(text: &str) -> Result<DaySpan, String> {
-        let offset = steward_rules::duration::parse_offset(text)?;
-        use steward_rules::duration::Unit;
+        use steward_rules::duration::{Unit, parse_offset_with_help};
+        let help = "write a number of days, weeks or working days, such as `1 day`, `2 weeks` or `10 working days`";
+        let offset = parse_offset_with_help(text, help)?;
+        if offset.amount < 0 {
+            return Err(format!(
+                "`{text}` is negative; {help}, without a minus sign"
+            ));
+        }
         match offset.unit {
             Unit::Days => Ok(DaySpan::days(offset.amount)),
             Unit::Weeks => Ok(DaySpan::days(offset.amount * 7)),
@@ -534,6 +541,15 @@ mod tests {
             DaySpan::parse("4 hours")
                 .unwrap_err()
                 .contains("shorter than a day")
+        );
+        assert_eq!(
+            DaySpan::parse("-1 day"),
+            Err("`-1 day` is negative; write a number of days, weeks or working days, such as `1 day`, `2 weeks` or `10 working days`, without a minus sign".into())
+        );
+        let unreadable = DaySpan::parse("tomorrow").unwrap_err();
+        assert_eq!(
+            unreadable,
+            "`tomorrow` has no number; write a number of days, weeks or working days, such as `1 day`, `2 weeks` or `10 working days`"
         );
         assert_eq!(DaySpan::working_days(1).to_string(), "1 working day");
         let json = serde_json::to_string(&DaySpan::working_days(3)).unwrap();

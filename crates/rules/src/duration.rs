@@ -62,6 +62,15 @@ const MAX_AMOUNT: i64 = 14_000_000;
 /// Parses `[-+]N unit`, where the unit is one of minute(s)/min/m, hour(s)/h, day(s)/d,
 /// week(s)/w, or working day(s)/wd.
 pub fn parse_offset(text: &str) -> Result<Offset, String> {
+    parse_offset_with_help(
+        text,
+        "write it like `3 days`, `-2 working days`, `4 hours` or `30 minutes`",
+    )
+}
+
+/// Parses like [`parse_offset`], with `help` as the advice on the form that follows an error,
+/// for callers that accept only some of the offsets.
+pub fn parse_offset_with_help(text: &str, help: &str) -> Result<Offset, String> {
     let trimmed = text.trim();
     let (sign, rest) = match trimmed.strip_prefix('-') {
         Some(rest) => (-1, rest.trim_start()),
@@ -69,7 +78,6 @@ pub fn parse_offset(text: &str) -> Result<Offset, String> {
     };
     let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
     let unit_text = rest[digits.len()..].trim().to_ascii_lowercase();
-    let help = "write it like `3 days`, `-2 working days`, `4 hours` or `30 minutes`";
     let amount: i64 = digits
         .parse()
         .map_err(|_| format!("`{text}` has no number; {help}"))?;
