@@ -313,11 +313,12 @@ pub(crate) fn check_entry(
     let (others, count) = other_hours_on_day(tx, employee_id, date, &record.id)?;
     let total = others + hours;
     if total > Decimal::from(24) {
+        let entries = if count == 1 { "entry" } else { "entries" };
         return Err(invalid(
             "hours",
             &json!(hours.normalize().to_string()),
             format!(
-                "{} would log {} hours on {date} ({} already in {count} other entries), more than the 24 hours of a day; correct the hours or the other entries",
+                "{} would log {} hours on {date} ({} hours already in {count} other {entries}), more than the 24 hours of a day; correct the hours or the other entries",
                 employee.title(),
                 total.normalize(),
                 others.normalize()

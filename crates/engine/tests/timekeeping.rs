@@ -218,12 +218,17 @@ async fn entries_are_checked_on_write() {
         "{message}"
     );
     assert!(
-        message.contains("10 already in 1 other entries"),
+        message.contains("(10 hours already in 1 other entry)"),
         "{message}"
     );
     firm.create(Kind::Timesheet, entry("2026-12-03", "14"))
         .await
         .expect("exactly 24 hours is accepted");
+    let message = rejection(firm.create(Kind::Timesheet, entry("2026-12-03", "1")).await);
+    assert!(
+        message.contains("(24 hours already in 2 other entries)"),
+        "{message}"
+    );
 
     let stored = firm.records(Kind::Timesheet, "employee", &eve).await;
     assert_eq!(stored.len(), 3, "no rejected entry was stored");
