@@ -54,12 +54,38 @@ pub enum Status {
 }
 
 impl Status {
+    /// Returns the snake_case name used in JSON and in the CLI's text output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Invoiced => "invoiced",
+            Status::NotBillable => "not_billable",
+            Status::NotDue => "not_due",
+            Status::NotApproved => "not_approved",
+            Status::NotAccepted => "not_accepted",
+            Status::InDraft => "in_draft",
+            Status::Unpriced => "unpriced",
+            Status::OverCap => "over_cap",
+            Status::Blocked => "blocked",
+            Status::CreditedNotRebilled => "credited_not_rebilled",
+            Status::ReadyToBill => "ready_to_bill",
+            Status::InvoicedTwice => "invoiced_twice",
+            Status::OverCredited => "over_credited",
+            Status::InvoicedNotBillable => "invoiced_not_billable",
+        }
+    }
+
     /// True when nothing remains to do: invoiced once, not billable, or not due.
     pub fn is_settled(self) -> bool {
         matches!(
             self,
             Status::Invoiced | Status::NotBillable | Status::NotDue
         )
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -409,6 +435,31 @@ mod tests {
 
     fn timesheet(id: &str) -> RecordRef {
         RecordRef::new(Kind::Timesheet, id)
+    }
+
+    #[test]
+    fn status_names_match_the_json() {
+        let statuses = [
+            Status::Invoiced,
+            Status::NotBillable,
+            Status::NotDue,
+            Status::NotApproved,
+            Status::NotAccepted,
+            Status::InDraft,
+            Status::Unpriced,
+            Status::OverCap,
+            Status::Blocked,
+            Status::CreditedNotRebilled,
+            Status::ReadyToBill,
+            Status::InvoicedTwice,
+            Status::OverCredited,
+            Status::InvoicedNotBillable,
+        ];
+        for status in statuses {
+            let json = serde_json::to_value(status).unwrap();
+            assert_eq!(json.as_str(), Some(status.as_str()), "{status:?}");
+            assert_eq!(status.to_string(), status.as_str(), "{status:?}");
+        }
     }
 
     fn status_of(report: &Reconciliation, source: &RecordRef) -> Status {

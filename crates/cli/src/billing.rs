@@ -169,7 +169,7 @@ async fn reconcile(args: BillingArgs) -> anyhow::Result<ExitCode> {
     for contract in &report.contracts {
         for entry in contract.open_entries() {
             println!(
-                "{} {} {}: {:?}, {}",
+                "{} {} {}: {} ({})",
                 contract.contract, entry.source.kind, entry.source.id, entry.status, entry.reason
             );
         }

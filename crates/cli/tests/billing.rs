@@ -373,3 +373,55 @@ async fn odoo_firm_is_gated_drafted_and_reconciled() {
         "not invoiced on either side"
     );
 }
+
+/// Syncs the Odoo demo firm, without a rules folder, into `firm.db` under `dir` and returns
+/// the database path.
+async fn synced_firm(dir: &std::path::Path) -> String {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let odoo = format!("http://{}", listener.local_addr().unwrap());
+    let replay = steward_odoo_replay::Replay::load(&shared_data().join("odoo17-jsonrpc")).unwrap();
+    tokio::spawn(replay.serve(listener));
+    let database = dir.join("firm.db").to_str().unwrap().to_string();
+    let (code, _, stderr) = steward(&[
+        "sync",
+        "odoo",
+        "--url",
+        &odoo,
+        "--db",
+        "steward_demo",
+        "--login",
+        "admin",
+        "--password",
+        "admin",
+        "--database",
+        &database,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    database
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconcile_text_names_statuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = synced_firm(dir.path()).await;
+    let (code, stdout, stderr) = steward(&[
+        "billing",
+        "reconcile",
+        "--period",
+        PERIOD,
+        "--database",
+        &database,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let not_approved = stdout
+        .lines()
+        .find(|line| line.contains(" timesheet "))
+        .unwrap_or_else(|| panic!("no timesheet line in {stdout}"));
+    assert!(
+        not_approved.ends_with(": not_approved (submitted, not approved)"),
+        "{not_approved}"
+    );
+    assert!(!stdout.contains("NotApproved"), "{stdout}");
+    assert!(stdout.contains("\nnot_approved: "), "{stdout}");
+}
