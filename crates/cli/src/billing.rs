@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Subcommand;
-use steward_domain::{Actor, CommandContext};
+use steward_domain::{Actor, CommandContext, Kind};
 use steward_engine::billing::{BillingPeriod, DraftOutcome, Selection};
 
 use crate::StoreArgs;
@@ -73,6 +73,9 @@ async fn prepare(
         Some(text) => BillingPeriod::parse(text)?,
         None => BillingPeriod::of(engine.clock().now().date_naive()),
     };
+    if let Some(contract) = &args.contract {
+        check_contract(&engine, contract).await?;
+    }
     Ok((
         engine,
         Selection {
@@ -80,6 +83,23 @@ async fn prepare(
             contract: args.contract.clone(),
         },
     ))
+}
+
+/// Rejects a `--contract` id that names no contract, with where to find the ids.
+async fn check_contract(engine: &steward_engine::Engine, contract: &str) -> anyhow::Result<()> {
+    let id = contract.to_string();
+    let found = steward_store::read_async(engine.store().clone(), move |tx| {
+        tx.record(Kind::Contract, &id)
+    })
+    .await?;
+    if found.is_none() {
+        anyhow::bail!(
+            "contract {contract} not found; pass a contract id, as listed in parentheses after each \
+             contract by `steward billing readiness` without --contract, or by GET \
+             /api/v1/contracts"
+        );
+    }
+    Ok(())
 }
 
 fn money(amount: &Option<steward_domain::Money>) -> String {

@@ -425,3 +425,28 @@ async fn reconcile_text_names_statuses() {
     assert!(!stdout.contains("NotApproved"), "{stdout}");
     assert!(stdout.contains("\nnot_approved: "), "{stdout}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_contract_names_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = synced_firm(dir.path()).await;
+    for command in ["readiness", "draft", "reconcile"] {
+        let (code, _, stderr) = steward(&[
+            "billing",
+            command,
+            "--contract",
+            "NOPE",
+            "--database",
+            &database,
+        ]);
+        assert_eq!(code, 1, "{command}: {stderr}");
+        assert!(
+            stderr.contains("contract NOPE not found; pass a contract id"),
+            "{command}: {stderr}"
+        );
+        assert!(
+            stderr.contains("`steward billing readiness` without --contract"),
+            "{command}: {stderr}"
+        );
+    }
+}
