@@ -36,7 +36,14 @@ pub struct CompareArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
+    /// Accepted only to reject it with the reason the comparison has no period.
+    #[arg(long, hide = true)]
+    period: Option<String>,
 }
+
+/// The reason `compare-odoo` takes no `--period`.
+const COMPARE_ALL_TIME: &str = "Odoo keeps qty_delivered and qty_invoiced on each sale order \
+    line as totals to date, not per month, so the comparison covers all time";
 
 #[derive(Subcommand)]
 pub enum BillingCommand {
@@ -47,6 +54,11 @@ pub enum BillingCommand {
     /// List every billable item of the month with how it was billed, or why it was not.
     Reconcile(BillingArgs),
     /// Compare delivered and invoiced quantities with Odoo's on lines synced from Odoo.
+    ///
+    /// The comparison covers all time and takes no --period: Odoo keeps qty_delivered and
+    /// qty_invoiced on each sale order line as totals to date, not per month. Steward's side
+    /// matches them with all the line's time entries that are not rejected and all its
+    /// released or paid invoice lines, net of credit notes.
     CompareOdoo(CompareArgs),
 }
 
@@ -207,6 +219,12 @@ async fn reconcile(args: BillingArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn compare_odoo(args: CompareArgs) -> anyhow::Result<ExitCode> {
+    if let Some(period) = &args.period {
+        anyhow::bail!(
+            "compare-odoo takes no --period ({period}): {COMPARE_ALL_TIME}; drop --period, and \
+             use `steward billing reconcile --period {period}` for one month"
+        );
+    }
     let engine = open_existing(&args.store).await?;
     let rows = engine
         .compare_odoo()

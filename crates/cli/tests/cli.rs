@@ -147,6 +147,39 @@ fn billing_rejects_a_missing_database() {
 }
 
 #[test]
+fn compare_odoo_explains_it_has_no_period() {
+    let (code, stdout, _) = steward(&["billing", "compare-odoo", "--help"]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("covers all time"), "{stdout}");
+    assert!(stdout.contains("totals to date"), "{stdout}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("firm.db");
+    let path = database.display().to_string();
+    let (code, _, stderr) = steward(&[
+        "billing",
+        "compare-odoo",
+        "--period",
+        "2026-11",
+        "--database",
+        &path,
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("compare-odoo takes no --period (2026-11)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("`steward billing reconcile --period 2026-11`"),
+        "{stderr}"
+    );
+    assert!(
+        !database.exists(),
+        "the rejected command opened no database"
+    );
+}
+
+#[test]
 fn rules_check_rejects_a_missing_folder() {
     let (code, _, stderr) = steward(&["rules", "check", "/nonexistent/rules"]);
     assert_eq!(code, 1);
