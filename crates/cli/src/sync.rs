@@ -69,15 +69,27 @@ pub async fn sync(command: SyncCommand) -> anyhow::Result<ExitCode> {
     engine.drain().await?;
     let controls = engine.run_controls().await?;
     engine.drain().await?;
+    let not_handed_off = deals_without_template(&engine).await?;
     if args.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(
-                &serde_json::json!({"sync": report, "controls": controls})
-            )?
+            serde_json::to_string_pretty(&serde_json::json!({
+                "sync": report,
+                "controls": controls,
+                "not_handed_off": not_handed_off,
+            }))?
         );
     } else {
         print_report(&report);
+        if !not_handed_off.is_empty() {
+            println!(
+                "{} won deals were not handed off to delivery:",
+                not_handed_off.len()
+            );
+            for finding in &not_handed_off {
+                println!("  {}", finding.message);
+            }
+        }
         let open: usize = controls.open.values().sum();
         println!(
             "controls: {open} open findings ({} new); list them with `steward findings`",
@@ -90,6 +102,31 @@ pub async fn sync(command: SyncCommand) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Returns the open `handoff_no_template` findings: won deals that got no project because no
+/// template covers their service line, so that the sync reports them itself.
+async fn deals_without_template(
+    engine: &steward_engine::Engine,
+) -> anyhow::Result<Vec<steward_domain::finding::Finding>> {
+    let mut query = steward_store::FindingQuery {
+        state: Some("open".into()),
+        control: Some(steward_domain::controls::HANDOFF_NO_TEMPLATE.into()),
+        limit: steward_store::MAX_PAGE,
+        ..Default::default()
+    };
+    let mut found = Vec::new();
+    loop {
+        let page_query = query.clone();
+        let page =
+            steward_store::read_async(engine.store().clone(), move |tx| tx.findings(&page_query))
+                .await?;
+        found.extend(page.items);
+        match page.next_cursor {
+            Some(cursor) => query.after = Some(cursor),
+            None => return Ok(found),
+        }
+    }
 }
 
 fn print_report(report: &steward_odoo::SyncReport) {

@@ -6,9 +6,9 @@ use serde_json::json;
 use steward_domain::finding::RaisedFinding;
 use steward_domain::{Kind, RecordRef, Severity};
 
-use crate::HANDOFF_OVERDUE;
 use crate::health::Accountable;
 use crate::settings::HandoffSettings;
+use crate::{HANDOFF_NO_TEMPLATE, HANDOFF_OVERDUE};
 
 /// The project a deal's handoff produced or adopted.
 #[derive(Clone, Debug, PartialEq)]
@@ -35,6 +35,9 @@ pub struct WonDeal {
     pub project: Option<HandedOffProject>,
     /// The delivery owner: the project's manager, else the contract's or the deal's owner.
     pub accountable: Option<Accountable>,
+    /// The service line, `(none)` when unset, of a deal with no project that no project
+    /// template covers, so its handoff created none.
+    pub uncovered_service_line: Option<String>,
 }
 
 /// Deals won more than `kickoff_within` ago whose project has not kicked off, or that have
@@ -86,6 +89,38 @@ pub fn handoff_overdue(
     findings
 }
 
+/// Finds the deals with no project because no project template covers their service line.
+/// They are raised at once, because waiting for the kickoff deadline changes nothing.
+pub fn handoff_no_template(deals: &[WonDeal]) -> Vec<RaisedFinding> {
+    let mut findings = Vec::new();
+    for deal in deals.iter().filter(|deal| deal.project.is_none()) {
+        let Some(service_line) = &deal.uncovered_service_line else {
+            continue;
+        };
+        findings.push(RaisedFinding {
+            key: format!("{HANDOFF_NO_TEMPLATE}/{}", deal.id),
+            control: HANDOFF_NO_TEMPLATE.into(),
+            severity: Severity::Warning,
+            record: Some(RecordRef::new(Kind::Opportunity, deal.id.clone())),
+            message: format!(
+                "Deal {} has no project because no project template covers its service line \
+                 `{service_line}`; add a template for it under `templates:` in the rules folder \
+                 (or mark one `default: true`) and install the folder, which hands the deal off \
+                 again, or create its project with `opportunity` set to the deal",
+                deal.name
+            ),
+            evidence: json!({
+                "deal": deal.id,
+                "deal_name": deal.name,
+                "won_at": deal.won_at,
+                "service_line": service_line,
+                "accountable": deal.accountable,
+            }),
+        });
+    }
+    findings
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,7 +132,40 @@ mod tests {
             won_at: "2026-11-20T15:00:00Z".parse().unwrap(),
             project,
             accountable: Some(Accountable::new("owner", None, "delivery owner")),
+            uncovered_service_line: None,
         }
+    }
+
+    #[test]
+    fn deal_without_template_is_raised_at_once() {
+        let uncovered = WonDeal {
+            uncovered_service_line: Some("(none)".into()),
+            ..deal(None)
+        };
+        let findings = handoff_no_template(&[uncovered.clone(), deal(None)]);
+        assert_eq!(findings.len(), 1, "only the uncovered deal: {findings:?}");
+        let finding = &findings[0];
+        assert_eq!(finding.key, "handoff_no_template/d1");
+        assert!(
+            finding.message.starts_with(
+                "Deal Audit FY26 has no project because no project template covers its service line `(none)`"
+            ),
+            "{}",
+            finding.message
+        );
+        assert_eq!(finding.evidence["service_line"], "(none)");
+
+        let planned = HandedOffProject {
+            id: "p1".into(),
+            name: "Audit".into(),
+            state: "planned".into(),
+            kickoff_at: None,
+        };
+        let with_project = WonDeal {
+            project: Some(planned),
+            ..uncovered
+        };
+        assert!(handoff_no_template(&[with_project]).is_empty());
     }
 
     #[test]

@@ -248,7 +248,7 @@ impl ControlSettings {
             return false;
         }
         match control {
-            HANDOFF_OVERDUE => self.handoff.enabled,
+            HANDOFF_OVERDUE | HANDOFF_NO_TEMPLATE => self.handoff.enabled,
             STAFFING_OVERBOOKED
             | STAFFING_BENCH
             | STAFFING_UNSTAFFED_ROLE

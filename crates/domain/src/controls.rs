@@ -9,6 +9,8 @@ pub const OVERLAPPING_ENTRIES: &str = "overlapping_entries";
 
 /// A won and signed deal with no project, or a project with no kickoff, past the deadline.
 pub const HANDOFF_OVERDUE: &str = "handoff_overdue";
+/// A won and signed deal with no project because no project template covers its service line.
+pub const HANDOFF_NO_TEMPLATE: &str = "handoff_no_template";
 pub const STAFFING_OVERBOOKED: &str = "staffing_overbooked";
 pub const STAFFING_BENCH: &str = "staffing_bench";
 pub const STAFFING_UNSTAFFED_ROLE: &str = "staffing_unstaffed_role";
@@ -34,6 +36,7 @@ pub const ALL: &[&str] = &[
     PROJECT_TIME,
     OVERLAPPING_ENTRIES,
     HANDOFF_OVERDUE,
+    HANDOFF_NO_TEMPLATE,
     STAFFING_OVERBOOKED,
     STAFFING_BENCH,
     STAFFING_UNSTAFFED_ROLE,

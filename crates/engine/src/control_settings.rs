@@ -6,10 +6,11 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::Value;
 use steward_controls::FirmSettings;
-use steward_store::{ControlSettingsVersion, StoreError};
+use steward_store::ControlSettingsVersion;
 
 use crate::Engine;
 use crate::error::EngineError;
+use crate::pipeline::Env;
 
 /// The effect of installing control settings.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -46,15 +47,27 @@ impl Engine {
         })?;
         let hash = hex_hash(&definition);
         let now = self.clock.now();
-        let change = steward_store::write(self.store.as_ref(), move |tx| {
+        let rules = self.rules();
+        let approvals = self.approvals();
+        let config = self.config.clone();
+        let installed = Arc::new(settings);
+        let in_write = Arc::clone(&installed);
+        // The settings are in force before the write commits, so that a worker that claims a
+        // handoff queued by the write hands the deal off with the new templates.
+        let previous = self.firm_settings();
+        self.set_firm_settings((*installed).clone());
+        let written = steward_store::write(self.store.as_ref(), move |tx| {
             let latest = tx.control_settings()?;
             if let Some(latest) = &latest
                 && latest.hash == hash
             {
-                return Ok::<_, StoreError>(SettingsChange {
-                    version: latest.version,
-                    change: "unchanged",
-                });
+                return Ok::<_, EngineError>((
+                    SettingsChange {
+                        version: latest.version,
+                        change: "unchanged",
+                    },
+                    0,
+                ));
             }
             let version = latest.as_ref().map_or(1, |v| v.version + 1);
             tx.insert_control_settings(&ControlSettingsVersion {
@@ -64,13 +77,34 @@ impl Engine {
                 origin: origin.clone(),
                 created_at: now,
             })?;
-            Ok(SettingsChange {
+            let env = Env {
+                rules: &rules,
+                config: &config,
+                approvals: &approvals,
+                now,
+            };
+            let queued = crate::handoff::queue_newly_covered(tx, &env, &in_write, version)?;
+            let change = SettingsChange {
                 version,
                 change: if latest.is_some() { "changed" } else { "added" },
-            })
+            };
+            Ok((change, queued))
         })
-        .await?;
-        self.set_firm_settings(settings);
+        .await;
+        let (change, queued) = match written {
+            Ok(written) => written,
+            Err(error) => {
+                self.set_firm_settings((*previous).clone());
+                return Err(error);
+            }
+        };
+        if queued > 0 {
+            tracing::info!(
+                version = change.version,
+                deals = queued,
+                "handoff queued again for deals that a new template covers"
+            );
+        }
         Ok(change)
     }
 

@@ -86,8 +86,11 @@ impl Engine {
         })
         .await?;
         self.run_delivery_controls(&mut report).await?;
+        // `open` is the total after the run, `new` the part of it this run opened, so the
+        // line states the same numbers as the report that callers print.
         tracing::info!(
-            opened = report.opened,
+            open = report.open.values().sum::<usize>(),
+            new = report.opened,
             resolved = report.resolved,
             "controls ran"
         );

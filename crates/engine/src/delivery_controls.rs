@@ -28,7 +28,7 @@ impl Engine {
         let now = self.clock.now();
         let results = steward_store::read_async(Arc::clone(&self.store), move |tx| {
             let today = now.date_naive();
-            let mut results = crate::handoff::check_overdue(tx, &settings.controls, today)?;
+            let mut results = crate::handoff::check_overdue(tx, &settings, today)?;
             results.extend(crate::staffing::check(tx, &settings.controls, today)?);
             results.extend(crate::health::check(tx, &settings.controls, now)?);
             Ok::<_, StoreError>(results)

@@ -44,6 +44,10 @@ pub struct HandoffJob {
     pub event: String,
     pub correlation: String,
     pub depth: u32,
+    /// Set on a handoff queued again by a settings change: it hands off only a deal that
+    /// still has no project, and leaves an earlier handoff's project alone.
+    #[serde(default)]
+    pub requeued: bool,
 }
 
 fn context_after(event: &Event) -> CommandContext {
@@ -142,6 +146,7 @@ fn queue_if_ready(
         event: event.id.clone(),
         correlation: event.correlation.clone(),
         depth: event.depth,
+        requeued: false,
     };
     let payload = serde_json::to_value(payload).expect("a handoff job serializes");
     let queued = tx.insert_job(&new_job(
@@ -334,13 +339,19 @@ impl Engine {
             hand_off(tx, &env, &settings, &payload).map(Some)
         })
         .await?;
-        if let Some(outcome) = &outcome {
-            tracing::info!(
+        match &outcome {
+            Some(outcome) if outcome.result == "skipped" => tracing::warn!(
+                deal = %outcome.deal,
+                reason = %outcome.notes.join("; "),
+                "deal not handed off"
+            ),
+            Some(outcome) => tracing::info!(
                 deal = %outcome.deal,
                 project = outcome.project.as_deref().unwrap_or(""),
                 result = %outcome.result,
                 "deal handed off"
-            );
+            ),
+            None => {}
         }
         Ok(outcome)
     }
@@ -379,6 +390,15 @@ pub fn hand_off(
     let contracts = contracts_of(tx, &deal.id)?;
     let contract = contracts.first();
     match existing_project(tx, &deal.id, &contracts)? {
+        Some(project) if job.requeued && project.ref_id("opportunity") == Some(&deal.id) => {
+            outcome.result = "skipped".into();
+            outcome.project = Some(project.id.clone());
+            outcome.notes.push(format!(
+                "the deal already has project {}, from an earlier handoff",
+                project.title()
+            ));
+            return Ok(outcome);
+        }
         Some(project) if project.ref_id("opportunity") == Some(deal.id.as_str()) => {
             outcome.result = "exists".into();
             outcome.project = Some(project.id.clone());
@@ -401,7 +421,24 @@ pub fn hand_off(
                     .push("the handoff control is switched off".into());
                 return Ok(outcome);
             }
-            create_project(tx, env, settings, &deal, contract, &context, &mut outcome)?;
+            let service_line = service_line_of(&deal, contract);
+            let Some(template) = settings.template_for(service_line.as_deref()) else {
+                outcome.result = "skipped".into();
+                outcome
+                    .notes
+                    .push(no_template_reason(service_line.as_deref(), &deal.title()));
+                return Ok(outcome);
+            };
+            create_project(
+                tx,
+                env,
+                template,
+                service_line,
+                &deal,
+                contract,
+                &context,
+                &mut outcome,
+            )?;
             outcome.result = "created".into();
         }
     }
@@ -574,28 +611,36 @@ fn date_text(day: NaiveDate) -> Value {
     Value::String(day.format("%Y-%m-%d").to_string())
 }
 
+/// Returns the service line of a deal: its contract's, else its own.
+fn service_line_of(deal: &Record, contract: Option<&Record>) -> Option<String> {
+    contract
+        .and_then(|c| c.text("service_line"))
+        .or(deal.text("service_line"))
+        .map(str::to_string)
+}
+
+/// Explains why a deal got no project, and what to do about it.
+fn no_template_reason(service_line: Option<&str>, deal: &str) -> String {
+    format!(
+        "no project template covers service line `{}` of deal {deal}, so no project was \
+         created; add a template for it under `templates:` in the rules folder (or mark one \
+         `default: true`) and install the folder, which hands the deal off again, or create \
+         its project with `opportunity` set to the deal",
+        service_line.unwrap_or("(none)")
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
 fn create_project(
     tx: &mut dyn WriteTx,
     env: &Env,
-    settings: &FirmSettings,
+    template: &ProjectTemplate,
+    service_line: Option<String>,
     deal: &Record,
     contract: Option<&Record>,
     context: &CommandContext,
     outcome: &mut HandoffOutcome,
 ) -> Result<(), EngineError> {
-    let service_line = contract
-        .and_then(|c| c.text("service_line"))
-        .or(deal.text("service_line"))
-        .map(str::to_string);
-    let template = settings
-        .template_for(service_line.as_deref())
-        .ok_or_else(|| {
-            DomainError::Invalid(format!(
-                "no project template covers service line `{}` of deal {}; add one under `templates:` in the rules folder, or mark one `default: true`",
-                service_line.as_deref().unwrap_or("(none)"),
-                deal.title()
-            ))
-        })?;
     outcome.template = Some(template.service_line.clone());
     let service_line = service_line.unwrap_or_else(|| template.service_line.clone());
 
@@ -834,19 +879,99 @@ fn route_approvals(
     Ok(())
 }
 
-/// Finds the won and signed deals whose kickoff is late, for the `handoff_overdue` control.
-/// A deal with no `won_at` is dated by the event that moved it to `won`.
+/// Queues the handoff again of every won and signed deal that has no project and that a
+/// template of `settings` now covers, after `settings` were installed as `version`. The job
+/// key names the version, so each version queues a deal at most once. Returns the number of
+/// jobs queued.
+pub(crate) fn queue_newly_covered(
+    tx: &mut dyn WriteTx,
+    env: &Env,
+    settings: &FirmSettings,
+    version: i64,
+) -> Result<usize, EngineError> {
+    if settings.templates.is_empty() || !settings.controls.handoff.enabled {
+        return Ok(0);
+    }
+    let won = crate::controls::all_records(
+        tx,
+        RecordQuery {
+            kind: Some(Kind::Opportunity),
+            state: Some("won".into()),
+            ..Default::default()
+        },
+    )?;
+    let mut queued = 0;
+    for deal in won {
+        let contracts = contracts_of(tx, &deal.id)?;
+        if !is_signed(&deal, &contracts) || existing_project(tx, &deal.id, &contracts)?.is_some() {
+            continue;
+        }
+        let service_line = service_line_of(&deal, contracts.first());
+        if settings.template_for(service_line.as_deref()).is_none() {
+            continue;
+        }
+        let Some(event) = latest_event(tx, &deal)? else {
+            continue;
+        };
+        let payload = HandoffJob {
+            deal: deal.id.clone(),
+            event: event.id.clone(),
+            correlation: event.correlation.clone(),
+            depth: event.depth,
+            requeued: true,
+        };
+        let payload = serde_json::to_value(payload).expect("a handoff job serializes");
+        let key = format!("{HANDOFF_JOB}/{}/settings-{version}", deal.id);
+        if tx.insert_job(&new_job(env, HANDOFF_JOB, key, payload))? {
+            queued += 1;
+        }
+    }
+    Ok(queued)
+}
+
+/// Returns the newest event of a deal, which a handoff queued again names as its cause.
+fn latest_event(tx: &dyn ReadTx, deal: &Record) -> Result<Option<Event>, StoreError> {
+    let mut query = EventQuery {
+        record: Some(deal.reference()),
+        limit: steward_store::MAX_PAGE,
+        ..Default::default()
+    };
+    let mut latest = None;
+    loop {
+        let page = tx.events(&query)?;
+        let next = page.next_cursor.is_some();
+        if let Some(last) = page.items.into_iter().last() {
+            query.after_seq = Some(last.seq);
+            latest = Some(last);
+        }
+        if !next {
+            return Ok(latest);
+        }
+    }
+}
+
+/// Finds the won and signed deals whose kickoff is late, for the `handoff_overdue` control,
+/// and those with no project that no template covers, for `handoff_no_template`. A deal with
+/// no `won_at` is dated by the event that moved it to `won`.
 pub fn check_overdue(
     tx: &dyn ReadTx,
-    settings: &steward_controls::settings::ControlSettings,
+    firm: &FirmSettings,
     today: NaiveDate,
 ) -> Result<Vec<(&'static str, Vec<steward_domain::finding::RaisedFinding>)>, StoreError> {
-    use steward_controls::HANDOFF_OVERDUE;
-    use steward_controls::handoff::{HandedOffProject, WonDeal, handoff_overdue};
+    use steward_controls::handoff::{
+        HandedOffProject, WonDeal, handoff_no_template, handoff_overdue,
+    };
     use steward_controls::health::Accountable;
+    use steward_controls::{HANDOFF_NO_TEMPLATE, HANDOFF_OVERDUE};
 
-    if !settings.is_on(HANDOFF_OVERDUE) {
-        return Ok(vec![(HANDOFF_OVERDUE, Vec::new())]);
+    let settings = &firm.controls;
+    let overdue_on = settings.is_on(HANDOFF_OVERDUE);
+    let no_template_on = settings.is_on(HANDOFF_NO_TEMPLATE);
+    if !overdue_on && !no_template_on {
+        return Ok(vec![
+            (HANDOFF_OVERDUE, Vec::new()),
+            (HANDOFF_NO_TEMPLATE, Vec::new()),
+        ]);
     }
     let won = crate::controls::all_records(
         tx,
@@ -866,6 +991,10 @@ pub fn check_overdue(
             continue;
         };
         let project = existing_project(tx, &deal.id, &contracts)?;
+        let service_line = service_line_of(&deal, contracts.first());
+        let uncovered = project.is_none()
+            && settings.handoff.enabled
+            && firm.template_for(service_line.as_deref()).is_none();
         let owner = project
             .as_ref()
             .and_then(|p| p.ref_id("owner"))
@@ -895,10 +1024,22 @@ pub fn check_overdue(
                 kickoff_at: p.datetime("kickoff_at"),
             }),
             accountable,
+            uncovered_service_line: uncovered
+                .then(|| service_line.unwrap_or_else(|| "(none)".into())),
         });
     }
-    Ok(vec![(
-        HANDOFF_OVERDUE,
-        handoff_overdue(&deals, &settings.handoff, today),
-    )])
+    let overdue = if overdue_on {
+        handoff_overdue(&deals, &settings.handoff, today)
+    } else {
+        Vec::new()
+    };
+    let no_template = if no_template_on {
+        handoff_no_template(&deals)
+    } else {
+        Vec::new()
+    };
+    Ok(vec![
+        (HANDOFF_OVERDUE, overdue),
+        (HANDOFF_NO_TEMPLATE, no_template),
+    ])
 }
