@@ -86,8 +86,8 @@ pub async fn rules(command: RulesCommand) -> anyhow::Result<ExitCode> {
                     dir.display()
                 );
             }
-            let rules = steward_rules::load_dir(&dir);
             let approvals = steward_approvals::load_dir(&dir);
+            let rules = crate::serve::load_rules(&dir, approvals.as_ref().ok());
             let settings = steward_controls::load_dir(&dir);
             let billing = steward_billing::settings::load_dir(&dir);
             match (rules, approvals, settings, billing) {

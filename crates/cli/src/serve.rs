@@ -100,9 +100,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(dir) = &args.rules {
         // Every section is checked before any fails, so one start lists all of the folder's
         // problems, as `steward rules check` does.
+        let approvals = steward_approvals::load_dir(dir);
+        let rules = load_rules(dir, approvals.as_ref().ok());
         let (rules, approvals, settings, billing) = match (
-            steward_rules::load_dir(dir),
-            steward_approvals::load_dir(dir),
+            rules,
+            approvals,
             steward_controls::load_dir(dir),
             steward_billing::settings::load_dir(dir),
         ) {
@@ -276,6 +278,28 @@ async fn shutdown_signal() {
 
 /// Lists the diagnostics of one section of a rules folder as one error, under `heading`
 /// with `{}` in place of the folder, such as "the rules in {} have errors".
+/// Loads the rules of a folder. With the folder's approval policies, a role that an
+/// `activity` or `notify` action names must be a built-in role or one their authority
+/// declares. Without them, because they have errors of their own, roles are not checked.
+pub(crate) fn load_rules(
+    dir: &std::path::Path,
+    approvals: Option<&steward_approvals::ApprovalConfig>,
+) -> Result<Vec<steward_rules::Rule>, Vec<steward_rules::Diagnostic>> {
+    let Some(approvals) = approvals else {
+        return steward_rules::load_dir(dir);
+    };
+    let mut roles: Vec<String> = steward_domain::roles::BUILT_IN
+        .iter()
+        .map(|role| role.to_string())
+        .collect();
+    for role in approvals.authority.roles.keys() {
+        if !roles.contains(role) {
+            roles.push(role.clone());
+        }
+    }
+    steward_rules::load_dir_with_roles(dir, &roles)
+}
+
 pub(crate) fn folder_errors(
     heading: &str,
     dir: &std::path::Path,

@@ -180,6 +180,46 @@ fn compare_odoo_explains_it_has_no_period() {
 }
 
 #[test]
+fn rules_check_rejects_an_unknown_role() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("rules.yaml"),
+        "rules:\n  - id: tell\n    trigger: { on: create, record: expense }\n    actions:\n      \
+         - notify: { message: New expense, role: finanse }\n      - notify: { message: Legal, \
+         role: legal }\n",
+    )
+    .unwrap();
+    let folder = dir.path().to_str().unwrap();
+    let file = dir.path().join("rules.yaml").display().to_string();
+    let (code, stdout, _) = steward(&["rules", "check", folder]);
+    assert_eq!(code, 1, "{stdout}");
+    let built_in = "admin, operations, finance, delivery_manager, employee, auditor, integration";
+    for (line, role) in [(5, "finanse"), (6, "legal")] {
+        let expected = format!("{file}:{line}:");
+        assert!(stdout.contains(&expected), "{expected} in {stdout}");
+        let message = format!("role `{role}` is not defined; use one of {built_in}, or declare it");
+        assert!(stdout.contains(&message), "{message} in {stdout}");
+    }
+    assert!(stdout.contains("2 errors"), "{stdout}");
+
+    // A role the approval authority declares is known.
+    std::fs::write(
+        dir.path().join("authority.yaml"),
+        "authority:\n  currency: EUR\n  roles:\n    legal: { limit: unlimited }\n",
+    )
+    .unwrap();
+    let (code, stdout, _) = steward(&["rules", "check", folder]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("role `finanse` is not defined"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("{built_in}, legal, or declare")),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("role `legal`"), "{stdout}");
+    assert!(stdout.contains("1 error"), "{stdout}");
+}
+
+#[test]
 fn rules_check_rejects_a_missing_folder() {
     let (code, _, stderr) = steward(&["rules", "check", "/nonexistent/rules"]);
     assert_eq!(code, 1);

@@ -20,6 +20,7 @@ pub mod localday;
 pub mod money;
 pub mod plan;
 pub mod record;
+pub mod roles;
 pub mod schema;
 pub mod value;
 

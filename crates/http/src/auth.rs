@@ -12,15 +12,7 @@ use crate::AppState;
 use crate::error::ApiError;
 
 /// The roles a token can have.
-pub const ROLES: &[&str] = &[
-    "admin",
-    "operations",
-    "finance",
-    "delivery_manager",
-    "employee",
-    "auditor",
-    "integration",
-];
+pub const ROLES: &[&str] = steward_domain::roles::BUILT_IN;
 
 /// Prefix of every token, so that a leaked one is easy to recognise.
 pub const TOKEN_PREFIX: &str = "stw_";

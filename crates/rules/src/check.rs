@@ -140,6 +140,30 @@ fn rule_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
 /// Compiles rule files given as (name, text). Returns the rules of error-free files and every
 /// diagnostic; rule ids must be unique across all files.
 pub fn compile_sources(sources: &[(String, String)]) -> (Vec<Rule>, Vec<Diagnostic>) {
+    compile_sources_with_roles(sources, None)
+}
+
+/// Reads every `.yaml` and `.yml` file under `dir` and compiles the rules, as [`load_dir`]
+/// does, and also rejects an `activity` or `notify` role missing from `known_roles`.
+pub fn load_dir_with_roles(
+    dir: &Path,
+    known_roles: &[String],
+) -> Result<Vec<Rule>, Vec<Diagnostic>> {
+    let sources = read_sources(dir)?;
+    let (rules, diagnostics) = compile_sources_with_roles(&sources, Some(known_roles));
+    if diagnostics.is_empty() {
+        Ok(rules)
+    } else {
+        Err(diagnostics)
+    }
+}
+
+/// Compiles rule files as [`compile_sources`] does. With `known_roles`, the `role` of every
+/// `activity` and `notify` action must be one of them.
+pub fn compile_sources_with_roles(
+    sources: &[(String, String)],
+    known_roles: Option<&[String]>,
+) -> (Vec<Rule>, Vec<Diagnostic>) {
     let mut rules = Vec::new();
     let mut diagnostics = Vec::new();
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
@@ -147,6 +171,7 @@ pub fn compile_sources(sources: &[(String, String)]) -> (Vec<Rule>, Vec<Diagnost
         let mut checker = Checker {
             file,
             source: text,
+            known_roles,
             diagnostics: Vec::new(),
         };
         let (compiled, ids) = checker.file(text);
@@ -173,6 +198,8 @@ pub fn compile_sources(sources: &[(String, String)]) -> (Vec<Rule>, Vec<Diagnost
 
 /// Compiles a rule, or a rule file with a top-level `rules:` list, given as YAML or JSON
 /// text, as sent to the API.
+// NOTE: the roles of `activity` and `notify` actions are not checked on this path, unlike
+// `rules check` and `serve --rules`, which know the folder's approval authority.
 pub fn compile_api_text(text: &str, origin: &str) -> Result<Vec<Rule>, Vec<Diagnostic>> {
     let is_file = serde_saphyr::from_str::<Value>(text)
         .ok()
@@ -184,6 +211,7 @@ pub fn compile_api_text(text: &str, origin: &str) -> Result<Vec<Rule>, Vec<Diagn
     let mut checker = Checker {
         file: origin,
         source: text,
+        known_roles: None,
         diagnostics: Vec::new(),
     };
     let (compiled, ids) = checker.file(text);
@@ -213,6 +241,7 @@ pub fn compile_rule_text(text: &str, origin: &str) -> Result<Rule, Vec<Diagnosti
     let mut checker = Checker {
         file: origin,
         source: text,
+        known_roles: None,
         diagnostics: Vec::new(),
     };
     let spec: Result<Spanned<RuleSpec>, _> = serde_saphyr::from_str(text);
@@ -232,6 +261,8 @@ pub fn compile_rule_text(text: &str, origin: &str) -> Result<Rule, Vec<Diagnosti
 struct Checker<'a> {
     file: &'a str,
     source: &'a str,
+    /// The roles an action may address; unchecked when `None`.
+    known_roles: Option<&'a [String]>,
     diagnostics: Vec<Diagnostic>,
 }
 
@@ -1152,6 +1183,20 @@ impl Checker<'_> {
             Some(p) => Some(self.value(&p.value, &p.referenced, kind)?),
             None => None,
         };
+        if let (Some(role), Some(known)) = (role, self.known_roles)
+            && !known.contains(&role.value)
+        {
+            self.error(
+                &role.referenced,
+                format!(
+                    "role `{}` is not defined; use one of {}, or declare it under \
+                     `authority: roles:` in an approval policy file",
+                    role.value,
+                    known.join(", ")
+                ),
+            );
+            return None;
+        }
         Some(Audience {
             person,
             role: role.map(|r| r.value.clone()),

@@ -16,7 +16,10 @@ pub mod rule;
 pub mod spec;
 pub mod time;
 
-pub use check::{Diagnostic, compile_api_text, compile_rule_text, compile_sources, load_dir};
+pub use check::{
+    Diagnostic, compile_api_text, compile_rule_text, compile_sources, compile_sources_with_roles,
+    load_dir, load_dir_with_roles,
+};
 pub use rule::{Action, Effect, ResolvedAction, Rule, RuleSet, Trigger};
 pub use zen_expression::variable::Variable;
 pub use zen_expression::vm::VM;

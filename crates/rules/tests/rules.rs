@@ -8,7 +8,9 @@ use steward_domain::event::FieldChange;
 use steward_domain::{Actor, Event, EventKind, Kind, Record, new_id};
 use steward_rules::context::{self, Expansion};
 use steward_rules::eval::{Occasion, evaluate_condition, resolve_actions};
-use steward_rules::{Diagnostic, Effect, Rule, RuleSet, VM, compile_sources};
+use steward_rules::{
+    Diagnostic, Effect, Rule, RuleSet, VM, compile_sources, compile_sources_with_roles,
+};
 
 fn compile(text: &str) -> Result<Vec<Rule>, Vec<Diagnostic>> {
     let (rules, diagnostics) =
@@ -538,4 +540,28 @@ fn respond_status_is_checked() {
         "rules:\n  - id: a\n    trigger: { on: create, record: client }\n    actions:\n      - respond: { status: 99 }\n",
     );
     assert!(errors[0].contains("status 99"), "{errors:?}");
+}
+
+#[test]
+fn unknown_notify_role_is_reported() {
+    let text = "rules:\n  - id: tell\n    trigger: { on: create, record: expense }\n    actions:\n      - notify: { message: New expense, role: finanse }\n      - activity: { title: Check it, role: legal }\n      - notify: { message: Again, role: operations }\n";
+    let known: Vec<String> = ["admin", "finance", "operations", "legal"]
+        .map(String::from)
+        .to_vec();
+    let (rules, diagnostics) = compile_sources_with_roles(
+        &[("rules/test.yaml".to_string(), text.to_string())],
+        Some(&known),
+    );
+    let lines: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        lines,
+        [
+            "rules/test.yaml:5:47: role `finanse` is not defined; use one of admin, finance, \
+          operations, legal, or declare it under `authority: roles:` in an approval policy file"
+        ]
+    );
+    assert!(rules.is_empty(), "a file with errors installs nothing");
+
+    // Without the list of roles, as for a rule sent alone, any role is accepted.
+    assert!(compile(text).is_ok());
 }
