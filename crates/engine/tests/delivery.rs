@@ -355,3 +355,93 @@ async fn late_handoff_and_health_findings_notify_the_accountable_person() {
     assert_eq!(notifications(&leader.id).len(), 1);
     let _ = Decimal::ZERO;
 }
+
+#[tokio::test]
+async fn uncovered_deal_is_handed_off_once_covered() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, _clock) = engine(&dir, "2026-12-24T10:00:00Z").await;
+    let client = create(&engine, Kind::Client, None, json!({"name": "Acme"})).await;
+    let deal = create(
+        &engine,
+        Kind::Opportunity,
+        Some("proposal"),
+        json!({"name": "Tax return", "client": client.id, "service_line": "Tax",
+               "currency": "EUR", "amount": "5000"}),
+    )
+    .await;
+    update(
+        &engine,
+        Kind::Opportunity,
+        &deal.id,
+        Some("won"),
+        json!({"won_at": "2026-12-24T10:00:00Z", "signed_at": "2026-12-24T10:00:00Z"}),
+    )
+    .await;
+    engine.drain().await.unwrap();
+
+    // Only Audit has a template: the handoff is skipped, not dead, and a finding gives the reason.
+    assert!(records(&engine, Kind::Project, "opportunity", &deal.id).is_empty());
+    let dead = read(engine.store().as_ref(), |tx| {
+        tx.jobs(&steward_store::JobQuery {
+            state: Some(steward_store::JobState::Dead),
+            limit: 100,
+            ..Default::default()
+        })
+    })
+    .unwrap()
+    .items;
+    assert!(dead.is_empty(), "{dead:?}");
+    engine.run_controls().await.unwrap();
+    let findings = read(engine.store().as_ref(), |tx| {
+        tx.findings(&FindingQuery {
+            state: Some("open".into()),
+            control: Some("handoff_no_template".into()),
+            limit: 10,
+            ..Default::default()
+        })
+    })
+    .unwrap()
+    .items;
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert_eq!(findings[0].evidence["service_line"], "Tax");
+
+    // A template for Tax hands the deal off; a later change of settings does not again.
+    let covered = SETTINGS.replace("controls:", "  - service_line: Tax\ncontrols:");
+    for text in [
+        covered.clone(),
+        covered.replace("5 working days", "6 working days"),
+    ] {
+        let (settings, diagnostics) =
+            steward_controls::compile_sources(&[("firm.yaml".into(), text)]);
+        assert!(diagnostics.is_empty(), "{diagnostics:?}");
+        engine
+            .install_control_settings(settings, None)
+            .await
+            .unwrap();
+        engine.drain().await.unwrap();
+        let projects = records(&engine, Kind::Project, "opportunity", &deal.id);
+        assert_eq!(projects.len(), 1, "one project per deal");
+    }
+    let handed_off = read(engine.store().as_ref(), |tx| {
+        tx.events(&steward_store::EventQuery {
+            name: Some("deal.handed_off".into()),
+            limit: 100,
+            ..Default::default()
+        })
+    })
+    .unwrap()
+    .items;
+    assert_eq!(handed_off.len(), 1, "{handed_off:?}");
+    engine.run_controls().await.unwrap();
+    let open = read(engine.store().as_ref(), |tx| {
+        tx.findings(&FindingQuery {
+            state: Some("open".into()),
+            control: Some("handoff_no_template".into()),
+            limit: 10,
+            ..Default::default()
+        })
+    })
+    .unwrap()
+    .items;
+    assert!(open.is_empty(), "the finding resolves: {open:?}");
+}
