@@ -87,6 +87,24 @@ mod tests {
         let whole = "2026-12-31T23:59:59Z".parse().unwrap();
         assert_eq!(super::ts(whole), "2026-12-31T23:59:59.000000Z");
     }
+
+    #[test]
+    fn values_read_as_their_json() {
+        use serde_json::json;
+        for (text, value) in [
+            (r#""e-1""#, json!("e-1")),
+            (r#""7.5""#, json!("7.5")),
+            (r#""say \"hi\"""#, json!("say \"hi\"")),
+            (r#""caf\u00e9""#, json!("café")),
+            ("true", json!(true)),
+            ("12", json!(12)),
+            ("null", json!(null)),
+            (r#"{"a": [1]}"#, json!({"a": [1]})),
+        ] {
+            assert_eq!(super::json_value(text).unwrap(), value, "{text}");
+        }
+        assert!(super::json_value(r#""open"#).is_err());
+    }
 }
 
 /// Reads a column, turning a SQLite error into a store error.
@@ -108,6 +126,51 @@ pub fn record(row: &Row) -> Fallible<Record> {
         created_at: parse_ts(&col::<String>(row, "created_at")?)?,
         updated_at: parse_ts(&col::<String>(row, "updated_at")?)?,
     })
+}
+
+/// Columns of a projection, before one column per field.
+pub const PROJECTED_COLUMNS: &str = "kind, id, state, version, created_at, updated_at";
+
+/// Decodes a row of a projection: [`PROJECTED_COLUMNS`], then the JSON text of each field
+/// of `only`, NULL for a field the record does not set. Attributes are not read.
+pub fn projected(row: &Row, only: &[String]) -> Fallible<Record> {
+    let text = |at: usize| -> Fallible<&str> {
+        row.get_ref(at)
+            .map_err(crate::sql_error)?
+            .as_str()
+            .map_err(|e| StoreError::Corrupt(format!("record column {at}: {e}")))
+    };
+    let mut fields = Map::new();
+    for (at, name) in only.iter().enumerate() {
+        let value = row.get_ref(6 + at).map_err(crate::sql_error)?;
+        if let Some(json) = value
+            .as_str_or_null()
+            .map_err(|e| StoreError::Corrupt(format!("field `{name}`: {e}")))?
+        {
+            fields.insert(name.clone(), json_value(json)?);
+        }
+    }
+    Ok(Record {
+        kind: kind(text(0)?)?,
+        id: text(1)?.to_string(),
+        state: text(2)?.to_string(),
+        version: row.get(3).map_err(crate::sql_error)?,
+        created_at: parse_ts(text(4)?)?,
+        updated_at: parse_ts(text(5)?)?,
+        fields,
+        attributes: Map::new(),
+    })
+}
+
+/// Parses the JSON text of one value. Most values are plain strings, read without the
+/// parser.
+pub fn json_value(text: &str) -> Result<Value, StoreError> {
+    if let Some(inner) = text.strip_prefix('"').and_then(|t| t.strip_suffix('"'))
+        && !inner.contains(['"', '\\'])
+    {
+        return Ok(Value::String(inner.to_string()));
+    }
+    json(text)
 }
 
 pub const EVENT_COLUMNS: &str = "seq, id, kind, name, record_kind, record_id, record_version, \

@@ -431,6 +431,70 @@ mod tests {
         assert!(!dir.path().join("nope").exists());
     }
 
+    /// Returns SQLite's plan for a record query, one line per step.
+    fn plan(conn: &Connection, query: &steward_store::RecordQuery) -> String {
+        let (sql, values) = conn::record_query(query, 100).unwrap();
+        let mut statement = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let steps = statement
+            .query_map(rusqlite::params_from_iter(values), |r| {
+                r.get::<_, String>(3)
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect::<Vec<_>>();
+        steps.join("; ")
+    }
+
+    #[test]
+    fn billing_reads_time_from_the_index_alone() {
+        use serde_json::{Value, json};
+        use steward_domain::Kind;
+        use steward_store::{RecordQuery, TIME_ENTRY_FIELDS};
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            SqliteStore::open(dir.path().join("plan.db"), SqliteOptions::default()).unwrap();
+        let conn = Connection::open(store.path()).unwrap();
+        let projection: Vec<String> = TIME_ENTRY_FIELDS.iter().map(|f| f.to_string()).collect();
+
+        let by_line = RecordQuery {
+            kind: Some(Kind::Timesheet),
+            fields: vec![("contract_line".into(), json!("line-1"))],
+            only_fields: projection.clone(),
+            after: Some("01J".into()),
+            ..RecordQuery::default()
+        };
+        let steps = plan(&conn, &by_line);
+        assert!(
+            steps.contains("COVERING INDEX records_by_contract_line"),
+            "{steps}"
+        );
+        assert!(!steps.contains("TEMP B-TREE"), "{steps}");
+
+        let unlined = RecordQuery {
+            kind: Some(Kind::Timesheet),
+            fields: vec![
+                ("project".into(), json!("project-1")),
+                ("contract_line".into(), Value::Null),
+            ],
+            only_fields: projection,
+            ..RecordQuery::default()
+        };
+        let steps = plan(&conn, &unlined);
+        assert!(
+            steps.contains("COVERING INDEX records_unlined_by_project"),
+            "{steps}"
+        );
+
+        // A whole record by a reference still goes through that reference's index.
+        let by_employee = RecordQuery {
+            kind: Some(Kind::Leave),
+            fields: vec![("employee".into(), json!("e-1"))],
+            ..RecordQuery::default()
+        };
+        let steps = plan(&conn, &by_employee);
+        assert!(steps.contains("INDEX records_by_employee"), "{steps}");
+    }
+
     #[test]
     fn reopening_keeps_the_schema() {
         let dir = tempfile::tempdir().unwrap();

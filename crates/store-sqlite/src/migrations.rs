@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../sql/0004_approvals.sql"),
     include_str!("../sql/0005_billing.sql"),
     include_str!("../sql/0006_controls.sql"),
+    include_str!("../sql/0007_billing_time.sql"),
 ];
 
 /// Brings the database to the newest schema, one transaction per migration.

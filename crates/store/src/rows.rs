@@ -38,7 +38,25 @@ pub struct RecordQuery {
     pub present: Vec<String>,
     /// Pairs of fields that must hold the same value.
     pub equal_fields: Vec<(String, String)>,
+    /// When not empty, only these fields are read into each record, and neither the other
+    /// fields nor the attributes: a projection for readers that need a few fields of many
+    /// records, such as billing over a year of time entries. A backend may answer a
+    /// projection of [`TIME_ENTRY_FIELDS`] by contract line or project from an index alone.
+    pub only_fields: Vec<String>,
 }
+
+/// The fields of a time entry that billing reads. Backends index this projection, so keep
+/// it and their indexes in step.
+pub const TIME_ENTRY_FIELDS: &[&str] = &[
+    "employee",
+    "date",
+    "hours",
+    "project",
+    "contract_line",
+    "billable",
+    "role",
+    "invoice",
+];
 
 /// Counts and exact decimal sums of records of one kind, grouped by fields.
 #[derive(Clone, Debug, Default)]

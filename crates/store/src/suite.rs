@@ -271,6 +271,23 @@ fn record_filters(store: &dyn Store) {
         page.items.iter().map(|r| &r.id).collect::<Vec<_>>(),
         vec![&french.id]
     );
+
+    // A projection keeps the named fields and the record's own columns, nothing else.
+    let query = RecordQuery {
+        kind: Some(Kind::Client),
+        fields: vec![("country".into(), json!("FR"))],
+        only_fields: vec!["country".into(), "vat".into()],
+        limit: 50,
+        ..Default::default()
+    };
+    let page = read(store, move |tx| tx.records(&query)).unwrap();
+    let projected = &page.items[0];
+    assert_eq!(projected.id, french.id);
+    assert_eq!(projected.state, "active");
+    assert_eq!(projected.version, french.version);
+    assert_eq!(projected.text("country"), Some("FR"));
+    assert_eq!(projected.fields.len(), 1, "{:?}", projected.fields);
+
     assert_eq!(
         read(store, |tx| tx.count_records(Kind::Client, None)).unwrap(),
         3

@@ -21,7 +21,8 @@ use steward_store::{ReadTx, WriteTx};
 
 use super::assess::{ContractReadiness, Overrides, assess};
 use super::index::{Index, all_records, by_field};
-use super::{BillingPeriod, Selection, load, read_index, selected, stored_settings};
+use super::walk::{in_read, map_books};
+use super::{BillingPeriod, Selection, load, stored_settings};
 use crate::EngineError;
 use crate::pipeline::{Env, apply};
 
@@ -166,16 +167,10 @@ pub(super) async fn draft_invoices(
     let today = engine.clock.now().date_naive();
     let period = selection.period;
     let store = Arc::clone(&engine.store);
-    let (mut outcomes, candidates) = tokio::task::spawn_blocking(move || {
-        let mut result = None;
-        steward_store::read(store.as_ref(), |tx| {
-            result = Some(snapshot(tx, &selection, today));
-            Ok(())
-        })?;
-        result.expect("the read ran")
-    })
-    .await
-    .map_err(|e| EngineError::Rule(format!("the draft task failed: {e}")))??;
+    let (mut outcomes, candidates) =
+        tokio::task::spawn_blocking(move || snapshot(store.as_ref(), &selection, today))
+            .await
+            .map_err(|e| EngineError::Rule(format!("the draft task failed: {e}")))??;
 
     let mut slots: Vec<Option<DraftOutcome>> = Vec::new();
     let mut groups = Vec::new();
@@ -223,20 +218,21 @@ fn contract_of(outcome: &DraftOutcome) -> &str {
     }
 }
 
-/// Assesses every selected contract on a read snapshot.
+/// Assesses every selected contract; see [`super::walk`] for how the reads are shared.
 fn snapshot(
-    tx: &dyn ReadTx,
+    store: &dyn steward_store::Store,
     selection: &Selection,
     today: NaiveDate,
 ) -> Result<(Vec<DraftOutcome>, Vec<Candidate>), EngineError> {
-    let settings = stored_settings(tx)?;
-    let index: Index = read_index(tx, selection)?;
-    let overrides = Overrides::read(tx)?;
+    let (settings, overrides) =
+        in_read(store, |tx| Ok((stored_settings(tx)?, Overrides::read(tx)?)))?;
+    let assessed = map_books(store, selection, &settings, &|_, books| {
+        Ok(classify(&books, selection.period, today, &overrides))
+    })?;
     let mut outcomes = Vec::new();
     let mut candidates = Vec::new();
-    for contract in selected(&index, selection)? {
-        let books = load::load(&index, contract, &settings);
-        match classify(&books, selection.period, today, &overrides) {
+    for result in assessed {
+        match result {
             Ok(candidate) => candidates.push(candidate),
             Err(outcome) => outcomes.push(outcome),
         }

@@ -1,9 +1,12 @@
 //! The records billing reads, indexed by the references that tie them to a contract.
 //!
-//! An [`Index`] is filled either with every record a firm bills from
-//! ([`Index::scan_all`], one pass over each kind) or with one contract's records
-//! ([`Index::for_contract`], through indexed queries). The loader then builds each contract's
-//! books from the index alone, so one code path serves a single contract and the whole firm.
+//! An [`Index`] is filled either with the firm's records ([`Index::firm`]: one pass over each
+//! kind except time entries) or with one contract's records ([`Index::for_contract`], through
+//! indexed queries). Time entries are the bulk of a firm's records, a million a year in a
+//! firm of 2,000 people, so the firm's index reads them one contract at a time
+//! ([`Index::read_time`]) and memory holds one contract's entries, never the firm's. The
+//! loader builds each contract's books from the index alone, so one code path serves a
+//! single contract and the whole firm.
 
 use std::collections::HashMap;
 
@@ -20,10 +23,13 @@ pub struct Index {
     roles: HashMap<String, Option<String>>,
     lines_by_contract: HashMap<String, Vec<Record>>,
     projects_by_contract: HashMap<String, Vec<String>>,
-    /// Timesheet entries and milestones that name a contract line.
+    /// Milestones that name a contract line.
     items_by_line: HashMap<String, Vec<Record>>,
-    /// Timesheet entries and milestones without a contract line, and every expense.
+    /// Milestones without a contract line, and every expense.
     items_by_project: HashMap<String, Vec<Record>>,
+    /// The time entries read last: those of one contract's lines and projects.
+    time_by_line: HashMap<String, Vec<Record>>,
+    time_by_project: HashMap<String, Vec<Record>>,
     invoices: HashMap<String, Record>,
     invoices_by_contract: HashMap<String, Vec<String>>,
     invoice_lines_by_invoice: HashMap<String, Vec<Record>>,
@@ -55,10 +61,26 @@ pub fn by_field(kind: Kind, field: &str, value: &str) -> RecordQuery {
     }
 }
 
+/// Builds a query for the time entries whose `field` equals `value`, read with the fields
+/// billing needs. With `without_line`, entries that name a contract line are left out:
+/// those belong to the contract of their line.
+fn time_query(field: &str, value: &str, without_line: bool) -> RecordQuery {
+    let mut query = by_field(Kind::Timesheet, field, value);
+    if without_line {
+        query.fields.push(("contract_line".into(), Value::Null));
+    }
+    query.only_fields = steward_store::TIME_ENTRY_FIELDS
+        .iter()
+        .map(|f| f.to_string())
+        .collect();
+    query
+}
+
 impl Index {
-    /// Reads every contract, client, employee role, contract line, project, billable item,
-    /// invoice and invoice line of the store, one scan per kind.
-    pub fn scan_all(tx: &dyn ReadTx) -> Result<Index, StoreError> {
+    /// Reads every contract, client, employee role, contract line, project, expense,
+    /// milestone, invoice and invoice line of the store, one scan per kind. Time entries
+    /// are read per contract with [`Index::read_time`].
+    pub fn firm(tx: &dyn ReadTx) -> Result<Index, StoreError> {
         let mut index = Index::default();
         tx.scan_records(Kind::Contract, &mut |r| {
             index.contracts.push(r);
@@ -80,7 +102,7 @@ impl Index {
             index.add_project(&r);
             Ok(true)
         })?;
-        for kind in [Kind::Timesheet, Kind::Expense, Kind::Milestone] {
+        for kind in [Kind::Expense, Kind::Milestone] {
             tx.scan_records(kind, &mut |r| {
                 index.add_item(r);
                 Ok(true)
@@ -95,6 +117,34 @@ impl Index {
             Ok(true)
         })?;
         Ok(index)
+    }
+
+    /// Replaces the time entries in the index with those of `contract`: the entries that
+    /// name one of its lines, and the entries without a line on one of its projects.
+    pub fn read_time(&mut self, tx: &dyn ReadTx, contract: &str) -> Result<(), StoreError> {
+        self.time_by_line.clear();
+        self.time_by_project.clear();
+        self.entries_by_invoice.clear();
+        let lines: Vec<String> = self.lines(contract).iter().map(|l| l.id.clone()).collect();
+        let mut projects: Vec<String> = self.projects(contract).to_vec();
+        projects.extend(
+            self.lines(contract)
+                .iter()
+                .filter_map(|l| l.ref_id("project").map(String::from)),
+        );
+        projects.sort();
+        projects.dedup();
+        for line in &lines {
+            for entry in all_records(tx, time_query("contract_line", line, false))? {
+                self.add_time(entry);
+            }
+        }
+        for project in &projects {
+            for entry in all_records(tx, time_query("project", project, true))? {
+                self.add_time(entry);
+            }
+        }
+        Ok(())
     }
 
     /// Reads the records of one contract through indexed queries.
@@ -121,21 +171,34 @@ impl Index {
 
         let mut items: HashMap<String, Record> = HashMap::new();
         for line in &lines {
-            for kind in [Kind::Timesheet, Kind::Milestone] {
-                for record in all_records(tx, by_field(kind, "contract_line", &line.id))? {
-                    items.insert(record.id.clone(), record);
-                }
+            for record in all_records(tx, by_field(Kind::Milestone, "contract_line", &line.id))? {
+                items.insert(record.id.clone(), record);
             }
         }
         for project in &projects {
-            for kind in [Kind::Timesheet, Kind::Expense, Kind::Milestone] {
+            for kind in [Kind::Expense, Kind::Milestone] {
                 for record in all_records(tx, by_field(kind, "project", project))? {
                     items.insert(record.id.clone(), record);
                 }
             }
         }
-        let mut employees: Vec<String> = items
+        for line in lines {
+            index.add_line(line);
+        }
+        for project in projects {
+            index
+                .projects_by_contract
+                .entry(contract.id.clone())
+                .or_default()
+                .push(project);
+        }
+        index.read_time(tx, &contract.id)?;
+
+        let mut employees: Vec<String> = index
+            .time_by_line
             .values()
+            .chain(index.time_by_project.values())
+            .flatten()
             .filter_map(|r| r.ref_id("employee").map(String::from))
             .collect();
         employees.sort();
@@ -146,6 +209,11 @@ impl Index {
             }
         }
 
+        let lines: Vec<String> = index
+            .lines(&contract.id)
+            .iter()
+            .map(|l| l.id.clone())
+            .collect();
         let mut invoices: HashMap<String, Record> =
             all_records(tx, by_field(Kind::Invoice, "contract", &contract.id))?
                 .into_iter()
@@ -153,8 +221,7 @@ impl Index {
                 .collect();
         let mut invoice_lines = Vec::new();
         for line in &lines {
-            for invoice_line in
-                all_records(tx, by_field(Kind::InvoiceLine, "contract_line", &line.id))?
+            for invoice_line in all_records(tx, by_field(Kind::InvoiceLine, "contract_line", line))?
             {
                 if let Some(id) = invoice_line.ref_id("invoice")
                     && !invoices.contains_key(id)
@@ -166,10 +233,14 @@ impl Index {
             }
         }
         // Entries may name an invoice that traces nothing to them, such as a mirrored one.
-        for item in items.values() {
-            if let Some(id) = item.ref_id("invoice")
-                && !invoices.contains_key(id)
-                && let Some(invoice) = tx.record(Kind::Invoice, id)?
+        let named: Vec<String> = items
+            .values()
+            .chain(index.entries_by_invoice.values().flatten())
+            .filter_map(|r| r.ref_id("invoice").map(String::from))
+            .collect();
+        for id in named {
+            if !invoices.contains_key(&id)
+                && let Some(invoice) = tx.record(Kind::Invoice, &id)?
             {
                 invoices.insert(invoice.id.clone(), invoice);
             }
@@ -182,16 +253,6 @@ impl Index {
         invoice_lines.sort_by(|a, b| a.id.cmp(&b.id));
         invoice_lines.dedup_by(|a, b| a.id == b.id);
 
-        for line in lines {
-            index.add_line(line);
-        }
-        for project in projects {
-            index
-                .projects_by_contract
-                .entry(contract.id.clone())
-                .or_default()
-                .push(project);
-        }
         let mut items: Vec<Record> = items.into_values().collect();
         items.sort_by(|a, b| a.id.cmp(&b.id));
         for item in items {
@@ -233,15 +294,8 @@ impl Index {
         }
     }
 
+    /// Files an expense or a milestone.
     fn add_item(&mut self, item: Record) {
-        if item.kind == Kind::Timesheet
-            && let Some(invoice) = item.ref_id("invoice")
-        {
-            self.entries_by_invoice
-                .entry(invoice.to_string())
-                .or_default()
-                .push(item.clone());
-        }
         let line = match item.kind {
             Kind::Expense => None,
             _ => item.ref_id("contract_line").map(String::from),
@@ -249,6 +303,22 @@ impl Index {
         match (line, item.ref_id("project").map(String::from)) {
             (Some(line), _) => self.items_by_line.entry(line).or_default().push(item),
             (None, Some(project)) => self.items_by_project.entry(project).or_default().push(item),
+            (None, None) => {}
+        }
+    }
+
+    /// Files a time entry under its line, else its project, and under the invoice it names.
+    fn add_time(&mut self, entry: Record) {
+        if let Some(invoice) = entry.ref_id("invoice") {
+            self.entries_by_invoice
+                .entry(invoice.to_string())
+                .or_default()
+                .push(entry.clone());
+        }
+        let line = entry.ref_id("contract_line").map(String::from);
+        match (line, entry.ref_id("project").map(String::from)) {
+            (Some(line), _) => self.time_by_line.entry(line).or_default().push(entry),
+            (None, Some(project)) => self.time_by_project.entry(project).or_default().push(entry),
             (None, None) => {}
         }
     }
@@ -282,6 +352,14 @@ impl Index {
             .push(line);
     }
 
+    /// Returns the contract `id`; the contracts are kept in id order.
+    pub fn contract(&self, id: &str) -> Option<&Record> {
+        self.contracts
+            .binary_search_by(|c| c.id.as_str().cmp(id))
+            .ok()
+            .map(|at| &self.contracts[at])
+    }
+
     pub fn client(&self, id: &str) -> Option<&Record> {
         self.clients.get(id)
     }
@@ -302,14 +380,25 @@ impl Index {
             .map_or(&[], Vec::as_slice)
     }
 
-    pub fn items_of_line(&self, line: &str) -> &[Record] {
-        self.items_by_line.get(line).map_or(&[], Vec::as_slice)
+    /// Returns the milestones of `line` and the time entries read for it.
+    pub fn items_of_line(&self, line: &str) -> impl Iterator<Item = &Record> {
+        let items = self.items_by_line.get(line).map_or(&[][..], Vec::as_slice);
+        let time = self.time_by_line.get(line).map_or(&[][..], Vec::as_slice);
+        items.iter().chain(time)
     }
 
-    pub fn items_of_project(&self, project: &str) -> &[Record] {
-        self.items_by_project
+    /// Returns the expenses and line-less milestones of `project`, and the line-less time
+    /// entries read for it.
+    pub fn items_of_project(&self, project: &str) -> impl Iterator<Item = &Record> {
+        let items = self
+            .items_by_project
             .get(project)
-            .map_or(&[], Vec::as_slice)
+            .map_or(&[][..], Vec::as_slice);
+        let time = self
+            .time_by_project
+            .get(project)
+            .map_or(&[][..], Vec::as_slice);
+        items.iter().chain(time)
     }
 
     pub fn invoice(&self, id: &str) -> Option<&Record> {

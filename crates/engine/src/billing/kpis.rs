@@ -4,18 +4,19 @@
 //! when its denominator is zero, and an average or median is `null` when there is nothing to
 //! average.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use steward_billing::reconcile::Status;
-use steward_domain::{Calendar, Kind, Record};
-use steward_store::ReadTx;
+use steward_domain::{Calendar, Kind, Money, Record};
+use steward_store::{ReadTx, Store};
 
 use super::assess::{Overrides, assess};
 use super::index::{Index, all_records};
-use super::{BillingPeriod, load, stored_settings, sum_by_currency};
+use super::walk::{in_read, map_books};
+use super::{BillingPeriod, Selection, load, stored_settings, sum_by_currency};
 use crate::EngineError;
 
 /// The KPIs of one month.
@@ -113,23 +114,89 @@ fn days_between(from: DateTime<Utc>, to: DateTime<Utc>) -> Decimal {
     Decimal::from((to - from).num_seconds()) / Decimal::from(86_400)
 }
 
-/// Computes the KPIs of `period` inside one read transaction.
+/// One contract's share of the firm's billing KPIs.
+#[derive(Default)]
+struct ContractShare {
+    ready: Option<Money>,
+    invoiced_hours: Decimal,
+    billable_hours: Decimal,
+    delay_weighted: Decimal,
+    delay_hours: Decimal,
+    unbilled_hours: Decimal,
+}
+
+/// Measures one contract's ready amount, realization, billing delay and unbilled hours.
+fn share(
+    index: &Index,
+    books: &load::Books,
+    period: BillingPeriod,
+    today: NaiveDate,
+    overrides: &Overrides,
+) -> ContractShare {
+    let mut share = ContractShare::default();
+    let (view, _) = assess(books, period, today, overrides);
+    // Only what a draft run would bill now: blocked contracts bill nothing, and a contract
+    // with this month's draft already written gets that draft back.
+    if view.ready && view.draft_invoice.is_none() {
+        share.ready = view.untaxed;
+    }
+    let rejected: HashSet<&str> = books
+        .items
+        .iter()
+        .filter(|i| i.state_name() == "rejected")
+        .map(|i| i.id.as_str())
+        .collect();
+    let input = books.input(period.period(), today);
+    let report = steward_billing::reconcile::reconcile(&input);
+    for entry in &report.entries {
+        if entry.source.kind != Kind::Timesheet || entry.status == Status::NotBillable {
+            continue;
+        }
+        if !rejected.contains(entry.source.id.as_str()) {
+            share.unbilled_hours += entry.unbilled;
+        }
+        let Some(date) = entry
+            .date
+            .filter(|d| period.start <= *d && *d <= period.end)
+        else {
+            continue;
+        };
+        let net = entry.invoiced - entry.credited;
+        share.billable_hours += entry.delivered;
+        share.invoiced_hours += net;
+        let issued = entry
+            .invoices
+            .iter()
+            .filter_map(|id| index.invoice(id))
+            .filter_map(|i| i.date("issue_date"))
+            .min();
+        if let Some(issued) = issued
+            && net > Decimal::ZERO
+        {
+            share.delay_weighted += net * Decimal::from((issued - date).num_days());
+            share.delay_hours += net;
+        }
+    }
+    share
+}
+
+/// Computes the KPIs of `period`. The contracts are walked as [`super::walk`] describes;
+/// the firm-wide figures come from one read transaction.
 pub fn compute(
-    tx: &dyn ReadTx,
+    store: &dyn Store,
     period: BillingPeriod,
     now: DateTime<Utc>,
 ) -> Result<Kpis, EngineError> {
-    let settings = stored_settings(tx)?;
-    let index = Index::scan_all(tx)?;
-    let overrides = Overrides::read(tx)?;
     let today = now.date_naive();
-
-    let mut employees: HashMap<String, Record> = HashMap::new();
-    tx.scan_records(Kind::Employee, &mut |r| {
-        employees.insert(r.id.clone(), r);
-        Ok(true)
+    let (settings, overrides) =
+        in_read(store, |tx| Ok((stored_settings(tx)?, Overrides::read(tx)?)))?;
+    let selection = Selection {
+        period,
+        contract: None,
+    };
+    let shares = map_books(store, &selection, &settings, &|index, books| {
+        Ok(share(index, &books, period, today, &overrides))
     })?;
-    let utilization = utilization(tx, &employees, period)?;
 
     let mut ready_amounts = Vec::new();
     let mut realization = Realization {
@@ -140,71 +207,39 @@ pub fn compute(
     let mut delay_weighted = Decimal::ZERO;
     let mut delay_hours = Decimal::ZERO;
     let mut unbilled_hours = Decimal::ZERO;
-    for contract in index
-        .contracts
-        .iter()
-        .filter(|c| load::BILLED_STATES.contains(&c.state.as_str()))
-    {
-        let books = load::load(&index, contract, &settings);
-        let (view, _) = assess(&books, period, today, &overrides);
-        // Only what a draft run would bill now: blocked contracts bill nothing, and a
-        // contract with this month's draft already written gets that draft back.
-        if view.ready && view.draft_invoice.is_none() {
-            ready_amounts.extend(view.untaxed);
-        }
-        let input = books.input(period.period(), today);
-        let report = steward_billing::reconcile::reconcile(&input);
-        for entry in &report.entries {
-            if entry.source.kind != Kind::Timesheet || entry.status == Status::NotBillable {
-                continue;
-            }
-            let rejected = books
-                .items
-                .iter()
-                .any(|i| i.id == entry.source.id && i.state_name() == "rejected");
-            if !rejected {
-                unbilled_hours += entry.unbilled;
-            }
-            let Some(date) = entry
-                .date
-                .filter(|d| period.start <= *d && *d <= period.end)
-            else {
-                continue;
-            };
-            let net = entry.invoiced - entry.credited;
-            realization.billable_hours += entry.delivered;
-            realization.invoiced_hours += net;
-            let issued = entry
-                .invoices
-                .iter()
-                .filter_map(|id| index.invoice(id))
-                .filter_map(|i| i.date("issue_date"))
-                .min();
-            if let Some(issued) = issued
-                && net > Decimal::ZERO
-            {
-                delay_weighted += net * Decimal::from((issued - date).num_days());
-                delay_hours += net;
-            }
-        }
+    for share in shares {
+        ready_amounts.extend(share.ready);
+        realization.invoiced_hours += share.invoiced_hours;
+        realization.billable_hours += share.billable_hours;
+        delay_weighted += share.delay_weighted;
+        delay_hours += share.delay_hours;
+        unbilled_hours += share.unbilled_hours;
     }
     realization.value = ratio(realization.invoiced_hours, realization.billable_hours);
 
-    Ok(Kpis {
-        period: period.label(),
-        utilization,
-        realization,
-        billing_delay: BillingDelay {
-            mean_days: ratio(delay_weighted, delay_hours).map(|d| d.round_dp(2)),
-            invoiced_hours: delay_hours,
-        },
-        unbilled: Unbilled {
-            ready_amount: sum_by_currency(ready_amounts.iter()),
-            hours: unbilled_hours,
-        },
-        approval_backlog: backlog(tx, now)?,
-        won_to_kickoff: won_to_kickoff(tx)?,
-        margin_by_project: margins(tx, &index, &employees, period.end)?,
+    in_read(store, |tx| {
+        let index = Index::firm(tx)?;
+        let mut employees: HashMap<String, Record> = HashMap::new();
+        tx.scan_records(Kind::Employee, &mut |r| {
+            employees.insert(r.id.clone(), r);
+            Ok(true)
+        })?;
+        Ok(Kpis {
+            period: period.label(),
+            utilization: utilization(tx, &employees, period)?,
+            realization,
+            billing_delay: BillingDelay {
+                mean_days: ratio(delay_weighted, delay_hours).map(|d| d.round_dp(2)),
+                invoiced_hours: delay_hours,
+            },
+            unbilled: Unbilled {
+                ready_amount: sum_by_currency(ready_amounts.iter()),
+                hours: unbilled_hours,
+            },
+            approval_backlog: backlog(tx, now)?,
+            won_to_kickoff: won_to_kickoff(tx)?,
+            margin_by_project: margins(tx, &index, &employees, period.end)?,
+        })
     })
 }
 

@@ -16,6 +16,7 @@ pub mod kpis;
 pub mod load;
 pub mod odoo;
 mod settings;
+mod walk;
 
 use std::sync::Arc;
 
@@ -153,7 +154,7 @@ fn problems_as_issues(books: &load::Books) -> Vec<Issue> {
 
 /// Returns the contracts of `index` that `selection` covers, failing when a named contract
 /// does not exist or is not billed.
-fn selected<'a>(
+pub(crate) fn selected<'a>(
     index: &'a Index,
     selection: &Selection,
 ) -> Result<Vec<&'a steward_domain::Record>, DomainError> {
@@ -185,7 +186,10 @@ fn selected<'a>(
 }
 
 /// Reads the index that `selection` needs: one contract's records, or the whole firm's.
-fn read_index(tx: &dyn steward_store::ReadTx, selection: &Selection) -> Result<Index, EngineError> {
+pub(crate) fn read_index(
+    tx: &dyn steward_store::ReadTx,
+    selection: &Selection,
+) -> Result<Index, EngineError> {
     match &selection.contract {
         Some(id) => {
             let contract = tx
@@ -196,7 +200,7 @@ fn read_index(tx: &dyn steward_store::ReadTx, selection: &Selection) -> Result<I
                 })?;
             Ok(Index::for_contract(tx, contract)?)
         }
-        None => Ok(Index::scan_all(tx)?),
+        None => Ok(Index::firm(tx)?),
     }
 }
 
@@ -221,16 +225,9 @@ impl crate::Engine {
     ) -> Result<Vec<ContractReadiness>, EngineError> {
         let today = self.clock.now().date_naive();
         let store = Arc::clone(&self.store);
-        tokio::task::spawn_blocking(move || {
-            let mut outcome = None;
-            steward_store::read(store.as_ref(), |tx| {
-                outcome = Some(readiness_in(tx, &selection, today));
-                Ok(())
-            })?;
-            outcome.expect("the read ran")
-        })
-        .await
-        .map_err(|e| EngineError::Rule(format!("the readiness task failed: {e}")))?
+        tokio::task::spawn_blocking(move || readiness(store.as_ref(), &selection, today))
+            .await
+            .map_err(|e| EngineError::Rule(format!("the readiness task failed: {e}")))?
     }
 
     /// Builds the reconciliation report of `selection`'s month.
@@ -240,16 +237,9 @@ impl crate::Engine {
     ) -> Result<ReconciliationReport, EngineError> {
         let today = self.clock.now().date_naive();
         let store = Arc::clone(&self.store);
-        tokio::task::spawn_blocking(move || {
-            let mut outcome = None;
-            steward_store::read(store.as_ref(), |tx| {
-                outcome = Some(reconciliation_in(tx, &selection, today));
-                Ok(())
-            })?;
-            outcome.expect("the read ran")
-        })
-        .await
-        .map_err(|e| EngineError::Rule(format!("the reconciliation task failed: {e}")))?
+        tokio::task::spawn_blocking(move || reconciliation(store.as_ref(), &selection, today))
+            .await
+            .map_err(|e| EngineError::Rule(format!("the reconciliation task failed: {e}")))?
     }
 
     /// Computes the firm's KPIs for `period`.
@@ -259,16 +249,9 @@ impl crate::Engine {
     ) -> Result<kpis::Kpis, EngineError> {
         let now = self.clock.now();
         let store = Arc::clone(&self.store);
-        tokio::task::spawn_blocking(move || {
-            let mut outcome = None;
-            steward_store::read(store.as_ref(), |tx| {
-                outcome = Some(kpis::compute(tx, period, now));
-                Ok(())
-            })?;
-            outcome.expect("the read ran")
-        })
-        .await
-        .map_err(|e| EngineError::Rule(format!("the KPI task failed: {e}")))?
+        tokio::task::spawn_blocking(move || kpis::compute(store.as_ref(), period, now))
+            .await
+            .map_err(|e| EngineError::Rule(format!("the KPI task failed: {e}")))?
     }
 
     /// Compares Steward's quantities with Odoo's on every line mirrored from Odoo.
@@ -310,48 +293,37 @@ impl crate::Engine {
     }
 }
 
-/// Checks readiness inside one read transaction.
-pub fn readiness_in(
-    tx: &dyn steward_store::ReadTx,
+/// Checks the readiness of every contract `selection` covers.
+pub fn readiness(
+    store: &dyn steward_store::Store,
     selection: &Selection,
     today: NaiveDate,
 ) -> Result<Vec<ContractReadiness>, EngineError> {
-    let settings = stored_settings(tx)?;
-    let index = read_index(tx, selection)?;
-    let overrides = Overrides::read(tx)?;
-    let contracts = selected(&index, selection)?;
-    Ok(contracts
-        .into_iter()
-        .map(|contract| {
-            let books = load::load(&index, contract, &settings);
-            assess::assess(&books, selection.period, today, &overrides).0
-        })
-        .collect())
+    let (settings, overrides) =
+        walk::in_read(store, |tx| Ok((stored_settings(tx)?, Overrides::read(tx)?)))?;
+    walk::map_books(store, selection, &settings, &|_, books| {
+        Ok(assess::assess(&books, selection.period, today, &overrides).0)
+    })
 }
 
-/// Builds the reconciliation report inside one read transaction.
-pub fn reconciliation_in(
-    tx: &dyn steward_store::ReadTx,
+/// Builds the reconciliation report of every contract `selection` covers.
+pub fn reconciliation(
+    store: &dyn steward_store::Store,
     selection: &Selection,
     today: NaiveDate,
 ) -> Result<ReconciliationReport, EngineError> {
-    let settings = stored_settings(tx)?;
-    let index = read_index(tx, selection)?;
-    let contracts = selected(&index, selection)?;
-    let mut reports = Vec::with_capacity(contracts.len());
-    let mut statuses = std::collections::BTreeMap::new();
-    for contract in contracts {
-        let books = load::load(&index, contract, &settings);
+    let settings = walk::in_read(store, stored_settings)?;
+    let reports = walk::map_books(store, selection, &settings, &|_, books| {
         let input = books.input(selection.period.period(), today);
-        let report = steward_billing::reconcile::reconcile(&input);
+        Ok(steward_billing::reconcile::reconcile(&input))
+    })?;
+    let mut statuses = std::collections::BTreeMap::new();
+    for report in &reports {
         for entry in &report.entries {
-            let name = serde_json::to_value(entry.status)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-                .unwrap_or_default();
-            *statuses.entry(name).or_insert(0) += 1;
+            *statuses
+                .entry(entry.status.as_str().to_string())
+                .or_insert(0) += 1;
         }
-        reports.push(report);
     }
     let reconciled = reports.iter().all(Reconciliation::is_reconciled);
     Ok(ReconciliationReport {

@@ -54,9 +54,11 @@ pub fn compare(
     today: chrono::NaiveDate,
 ) -> Result<Vec<ComparisonRow>, EngineError> {
     let settings = super::stored_settings(tx)?;
-    let index = Index::scan_all(tx)?;
+    let mut index = Index::firm(tx)?;
+    let contracts = index.contracts.clone();
     let mut rows = Vec::new();
-    for contract in &index.contracts {
+    for contract in &contracts {
+        index.read_time(tx, &contract.id)?;
         let books = load::load(&index, contract, &settings);
         for record in &books.line_records {
             let link = tx
@@ -91,7 +93,6 @@ fn row(
     let hourly = line.is_some_and(|l| l.bills_time());
     let steward_hours: Decimal = index
         .items_of_line(&record.id)
-        .iter()
         .filter(|r| r.kind == Kind::Timesheet && r.state != "rejected")
         .filter_map(|r| r.decimal("hours"))
         .sum();
@@ -143,7 +144,6 @@ fn own_delivered(
         let quantity = line.quantity.unwrap_or(Decimal::ONE);
         return index
             .items_of_line(&line.id)
-            .iter()
             .filter(|r| r.kind == Kind::Milestone)
             .filter(|r| matches!(r.state.as_str(), "reached" | "accepted" | "invoiced"))
             .map(|r| match r.decimal("percentage") {
