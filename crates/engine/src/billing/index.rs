@@ -1,12 +1,12 @@
 //! The records billing reads, indexed by the references that tie them to a contract.
 //!
 //! An [`Index`] is filled either with the firm's records ([`Index::firm`]: one pass over each
-//! kind except time entries) or with one contract's records ([`Index::for_contract`], through
-//! indexed queries). Time entries are the bulk of a firm's records, a million a year in a
-//! firm of 2,000 people, so the firm's index reads them one contract at a time
-//! ([`Index::read_time`]) and memory holds one contract's entries, never the firm's. The
-//! loader builds each contract's books from the index alone, so one code path serves a
-//! single contract and the whole firm.
+//! kind except time entries and expenses) or with one contract's records
+//! ([`Index::for_contract`], through indexed queries). Time entries and expenses are the bulk
+//! of a firm's records, a million a year in a firm of 2,000 people, so the firm's index reads
+//! them one contract at a time ([`Index::read_entries`]) and memory holds one contract's
+//! entries, never the firm's. The loader builds each contract's books from the index alone,
+//! so one code path serves a single contract and the whole firm.
 
 use std::collections::HashMap;
 
@@ -25,11 +25,12 @@ pub struct Index {
     projects_by_contract: HashMap<String, Vec<String>>,
     /// Milestones that name a contract line.
     items_by_line: HashMap<String, Vec<Record>>,
-    /// Milestones without a contract line, and every expense.
+    /// Milestones without a contract line.
     items_by_project: HashMap<String, Vec<Record>>,
-    /// The time entries read last: those of one contract's lines and projects.
-    time_by_line: HashMap<String, Vec<Record>>,
-    time_by_project: HashMap<String, Vec<Record>>,
+    /// The time entries and expenses read last, those of one contract: time by its line,
+    /// and expenses and time without a line by project.
+    entries_by_line: HashMap<String, Vec<Record>>,
+    entries_by_project: HashMap<String, Vec<Record>>,
     invoices: HashMap<String, Record>,
     invoices_by_contract: HashMap<String, Vec<String>>,
     invoice_lines_by_invoice: HashMap<String, Vec<Record>>,
@@ -77,9 +78,9 @@ fn time_query(field: &str, value: &str, without_line: bool) -> RecordQuery {
 }
 
 impl Index {
-    /// Reads every contract, client, employee role, contract line, project, expense,
-    /// milestone, invoice and invoice line of the store, one scan per kind. Time entries
-    /// are read per contract with [`Index::read_time`].
+    /// Reads every contract, client, employee role, contract line, project, milestone,
+    /// invoice and invoice line of the store, one scan per kind. Time entries and expenses
+    /// are read per contract with [`Index::read_entries`].
     pub fn firm(tx: &dyn ReadTx) -> Result<Index, StoreError> {
         let mut index = Index::default();
         tx.scan_records(Kind::Contract, &mut |r| {
@@ -102,12 +103,10 @@ impl Index {
             index.add_project(&r);
             Ok(true)
         })?;
-        for kind in [Kind::Expense, Kind::Milestone] {
-            tx.scan_records(kind, &mut |r| {
-                index.add_item(r);
-                Ok(true)
-            })?;
-        }
+        tx.scan_records(Kind::Milestone, &mut |r| {
+            index.add_item(r);
+            Ok(true)
+        })?;
         tx.scan_records(Kind::Invoice, &mut |r| {
             index.add_invoice(r);
             Ok(true)
@@ -119,11 +118,12 @@ impl Index {
         Ok(index)
     }
 
-    /// Replaces the time entries in the index with those of `contract`: the entries that
-    /// name one of its lines, and the entries without a line on one of its projects.
-    pub fn read_time(&mut self, tx: &dyn ReadTx, contract: &str) -> Result<(), StoreError> {
-        self.time_by_line.clear();
-        self.time_by_project.clear();
+    /// Replaces the time entries and expenses in the index with those of `contract`: the
+    /// time that names one of its lines, the time without a line on one of its projects,
+    /// and the expenses of its projects.
+    pub fn read_entries(&mut self, tx: &dyn ReadTx, contract: &str) -> Result<(), StoreError> {
+        self.entries_by_line.clear();
+        self.entries_by_project.clear();
         self.entries_by_invoice.clear();
         let lines: Vec<String> = self.lines(contract).iter().map(|l| l.id.clone()).collect();
         let mut projects: Vec<String> = self.projects(contract).to_vec();
@@ -142,6 +142,9 @@ impl Index {
         for project in &projects {
             for entry in all_records(tx, time_query("project", project, true))? {
                 self.add_time(entry);
+            }
+            for expense in all_records(tx, by_field(Kind::Expense, "project", project))? {
+                self.add_expense(expense);
             }
         }
         Ok(())
@@ -176,10 +179,8 @@ impl Index {
             }
         }
         for project in &projects {
-            for kind in [Kind::Expense, Kind::Milestone] {
-                for record in all_records(tx, by_field(kind, "project", project))? {
-                    items.insert(record.id.clone(), record);
-                }
+            for record in all_records(tx, by_field(Kind::Milestone, "project", project))? {
+                items.insert(record.id.clone(), record);
             }
         }
         for line in lines {
@@ -192,12 +193,12 @@ impl Index {
                 .or_default()
                 .push(project);
         }
-        index.read_time(tx, &contract.id)?;
+        index.read_entries(tx, &contract.id)?;
 
         let mut employees: Vec<String> = index
-            .time_by_line
+            .entries_by_line
             .values()
-            .chain(index.time_by_project.values())
+            .chain(index.entries_by_project.values())
             .flatten()
             .filter_map(|r| r.ref_id("employee").map(String::from))
             .collect();
@@ -235,7 +236,8 @@ impl Index {
         // Entries may name an invoice that traces nothing to them, such as a mirrored one.
         let named: Vec<String> = items
             .values()
-            .chain(index.entries_by_invoice.values().flatten())
+            .chain(index.entries_by_line.values().flatten())
+            .chain(index.entries_by_project.values().flatten())
             .filter_map(|r| r.ref_id("invoice").map(String::from))
             .collect();
         for id in named {
@@ -294,16 +296,23 @@ impl Index {
         }
     }
 
-    /// Files an expense or a milestone.
+    /// Files a milestone under its line, else its project.
     fn add_item(&mut self, item: Record) {
-        let line = match item.kind {
-            Kind::Expense => None,
-            _ => item.ref_id("contract_line").map(String::from),
-        };
+        let line = item.ref_id("contract_line").map(String::from);
         match (line, item.ref_id("project").map(String::from)) {
             (Some(line), _) => self.items_by_line.entry(line).or_default().push(item),
             (None, Some(project)) => self.items_by_project.entry(project).or_default().push(item),
             (None, None) => {}
+        }
+    }
+
+    /// Files an expense under its project; an expense is billed on its project's contract.
+    fn add_expense(&mut self, expense: Record) {
+        if let Some(project) = expense.ref_id("project") {
+            self.entries_by_project
+                .entry(project.to_string())
+                .or_default()
+                .push(expense);
         }
     }
 
@@ -317,8 +326,12 @@ impl Index {
         }
         let line = entry.ref_id("contract_line").map(String::from);
         match (line, entry.ref_id("project").map(String::from)) {
-            (Some(line), _) => self.time_by_line.entry(line).or_default().push(entry),
-            (None, Some(project)) => self.time_by_project.entry(project).or_default().push(entry),
+            (Some(line), _) => self.entries_by_line.entry(line).or_default().push(entry),
+            (None, Some(project)) => self
+                .entries_by_project
+                .entry(project)
+                .or_default()
+                .push(entry),
             (None, None) => {}
         }
     }
@@ -383,11 +396,14 @@ impl Index {
     /// Returns the milestones of `line` and the time entries read for it.
     pub fn items_of_line(&self, line: &str) -> impl Iterator<Item = &Record> {
         let items = self.items_by_line.get(line).map_or(&[][..], Vec::as_slice);
-        let time = self.time_by_line.get(line).map_or(&[][..], Vec::as_slice);
+        let time = self
+            .entries_by_line
+            .get(line)
+            .map_or(&[][..], Vec::as_slice);
         items.iter().chain(time)
     }
 
-    /// Returns the expenses and line-less milestones of `project`, and the line-less time
+    /// Returns the line-less milestones of `project`, and the expenses and line-less time
     /// entries read for it.
     pub fn items_of_project(&self, project: &str) -> impl Iterator<Item = &Record> {
         let items = self
@@ -395,7 +411,7 @@ impl Index {
             .get(project)
             .map_or(&[][..], Vec::as_slice);
         let time = self
-            .time_by_project
+            .entries_by_project
             .get(project)
             .map_or(&[][..], Vec::as_slice);
         items.iter().chain(time)

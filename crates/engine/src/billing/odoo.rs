@@ -58,7 +58,7 @@ pub fn compare(
     let contracts = index.contracts.clone();
     let mut rows = Vec::new();
     for contract in &contracts {
-        index.read_time(tx, &contract.id)?;
+        index.read_entries(tx, &contract.id)?;
         let books = load::load(&index, contract, &settings);
         for record in &books.line_records {
             let link = tx

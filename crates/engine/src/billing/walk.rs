@@ -4,7 +4,7 @@
 //! A firm of 2,000 people logs about a million time entries a year, which neither fit in a
 //! small server's memory as records nor need to: each contract is billed from its own
 //! entries. So the walk reads the firm's other records once per worker ([`Index::firm`]) and
-//! a contract's time entries just before its books are built ([`Index::read_time`]), which
+//! a contract's time entries and expenses just before its books are built ([`Index::read_entries`]), which
 //! keeps one contract's entries in memory per worker.
 //!
 //! The contracts are shared among worker threads, one per core up to [`MAX_WORKERS`], each
@@ -93,7 +93,7 @@ pub(crate) fn map_books<T: Send>(
                     let Some(contract) = index.contract(id).cloned() else {
                         continue;
                     };
-                    index.read_time(tx, id)?;
+                    index.read_entries(tx, id)?;
                     let books = load::load(&index, &contract, settings);
                     done.push((position, visit(&index, books)?));
                 }
