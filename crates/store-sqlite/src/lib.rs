@@ -194,7 +194,9 @@ fn configure(conn: &Connection, options: &SqliteOptions) -> Result<(), StoreErro
         .map_err(sql_error)?;
     conn.pragma_update(None, "cache_size", -i64::from(options.cache_kib))
         .map_err(sql_error)?;
-    conn.pragma_update(None, "temp_store", "MEMORY")
+    // Sorts and groupings larger than the page cache spill to temporary files: grouping a
+    // million time entries by person and day must not hold them all in memory.
+    conn.pragma_update(None, "temp_store", "FILE")
         .map_err(sql_error)?;
     conn.pragma_update(None, "foreign_keys", "OFF")
         .map_err(sql_error)?;
