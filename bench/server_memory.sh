@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Resident memory of `steward serve` holding a large firm, idle and while it answers the
+# Resident memory of `steward serve` holding a large firm, idle and while it serves the
 # billing requests: readiness, drafts and KPIs for one month.
 #
 # Generate the firm first (about 3 minutes; about 2 GB on disk):

@@ -10,8 +10,9 @@
 //! The contracts are shared among worker threads, one per core up to [`MAX_WORKERS`], each
 //! in its own read transaction. A worker takes [`BLOCK`] contracts at a time, so a worker
 //! slowed by a large contract takes fewer blocks. Each contract's books come from one
-//! transaction and are consistent; two contracts may be read a moment apart, which nothing
-//! compares, and a draft is checked again inside the write that stores it.
+//! transaction and are consistent. Two contracts may be read a moment apart, which is safe
+//! because no result compares contracts, and a draft is checked again inside the write that
+//! stores it.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
