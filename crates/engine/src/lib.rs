@@ -53,6 +53,18 @@ pub struct Engine {
     pub(crate) versions: scheduler::VersionCache,
     approvals: RwLock<Arc<approvals::Approvals>>,
     settings: RwLock<Arc<steward_controls::FirmSettings>>,
+    /// Lets one queued controls run at a time through, and remembers when the last one
+    /// started, so that controls jobs queued before it complete without a run of their own.
+    controls_gate: tokio::sync::Mutex<ControlsGate>,
+}
+
+/// What the controls jobs of this process have done.
+#[derive(Debug, Default)]
+struct ControlsGate {
+    /// Start of the last controls run that succeeded.
+    last_start: Option<chrono::DateTime<chrono::Utc>>,
+    /// Controls runs started from queued jobs.
+    runs: u64,
 }
 
 impl Engine {
@@ -67,6 +79,7 @@ impl Engine {
             versions: scheduler::VersionCache::default(),
             approvals: RwLock::new(Arc::new(approvals::Approvals::default())),
             settings: RwLock::new(Arc::new(steward_controls::FirmSettings::default())),
+            controls_gate: tokio::sync::Mutex::new(ControlsGate::default()),
         })
     }
 

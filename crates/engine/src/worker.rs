@@ -123,10 +123,7 @@ impl Engine {
     async fn execute_job(self: Arc<Self>, job: Job) {
         let result = match job.kind.as_str() {
             RULE_JOB => self.execute_rule_job(&job).await,
-            CONTROLS_JOB => match self.run_controls().await {
-                Ok(_) => self.complete(&job).await,
-                Err(error) => Err(error),
-            },
+            CONTROLS_JOB => self.run_controls_job(&job).await,
             crate::handoff::HANDOFF_JOB => {
                 self.run_handoff_job(&job).await.map(|_| Done::Completed)
             }
@@ -159,6 +156,36 @@ impl Engine {
     }
 
     /// Marks a job done, unless another worker took it over.
+    /// Runs the controls for a queued controls job, one run at a time in this process. A run
+    /// reads every change committed before it starts, so a job queued for changes that were
+    /// committed before the last successful run started completes without running the
+    /// controls again. Over a large firm a run takes minutes while changes keep queueing
+    /// jobs; without this, the jobs would pile up and run side by side.
+    async fn run_controls_job(self: &Arc<Self>, job: &Job) -> Result<Done, EngineError> {
+        let mut gate = self.controls_gate.lock().await;
+        // A change is stamped before its transaction commits, so a job counts as covered
+        // only when its changes were stamped one debounce period before the run started.
+        let margin = chrono::Duration::from_std(self.config.controls_debounce)
+            .unwrap_or(chrono::Duration::seconds(5));
+        if gate
+            .last_start
+            .is_some_and(|started| job.run_at + margin <= started)
+        {
+            tracing::debug!(job = %job.id, "controls job covered by an earlier run");
+            return self.complete(job).await;
+        }
+        let started = self.clock.now();
+        gate.runs += 1;
+        self.run_controls().await?;
+        gate.last_start = Some(started);
+        self.complete(job).await
+    }
+
+    /// Returns how many controls runs this process started from queued controls jobs.
+    pub async fn controls_runs(&self) -> u64 {
+        self.controls_gate.lock().await.runs
+    }
+
     async fn complete(&self, job: &Job) -> Result<Done, EngineError> {
         let (id, attempt, now) = (job.id.clone(), job.attempts, self.clock.now());
         let done = steward_store::write::<_, StoreError, _>(self.store.as_ref(), move |tx| {

@@ -587,6 +587,64 @@ async fn upsert_mirrors_once_and_resolves_references() {
 }
 
 #[tokio::test]
+async fn queued_controls_jobs_share_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> =
+        SqliteStore::open(dir.path().join("steward.db"), SqliteOptions::default()).unwrap();
+    let clock = Arc::new(ManualClock::new("2026-12-04T10:00:00Z".parse().unwrap()));
+    let engine = Engine::new(store, clock.clone(), EngineConfig::default());
+    let employee = |name: &str| {
+        let engine = Arc::clone(&engine);
+        let name = name.to_string();
+        async move {
+            engine
+                .execute(
+                    Command::create(Kind::Employee, fields(json!({"name": name}))),
+                    user(),
+                )
+                .await
+                .unwrap();
+        }
+    };
+
+    // Three changes in three debounce periods queue three controls jobs.
+    for name in ["Ana", "Ben", "Cleo"] {
+        employee(name).await;
+        clock.advance(chrono::Duration::seconds(6));
+    }
+    let queued = |engine: &Engine| {
+        read(engine.store().as_ref(), |tx| {
+            tx.jobs(&steward_store::JobQuery {
+                kind: Some("controls".into()),
+                limit: 50,
+                ..Default::default()
+            })
+        })
+        .unwrap()
+        .items
+    };
+    assert_eq!(queued(&engine).len(), 3);
+
+    // Run when all three are due: the first run covers every change, so it runs once.
+    clock.advance(chrono::Duration::seconds(30));
+    engine.drain().await.unwrap();
+    assert_eq!(engine.controls_runs().await, 1);
+    assert!(
+        queued(&engine)
+            .iter()
+            .all(|j| j.state.as_str() == "succeeded"),
+        "{:?}",
+        queued(&engine)
+    );
+
+    // A change after that run started is not covered and gets a run of its own.
+    employee("Dan").await;
+    clock.advance(chrono::Duration::seconds(30));
+    engine.drain().await.unwrap();
+    assert_eq!(engine.controls_runs().await, 2);
+}
+
+#[tokio::test]
 async fn controls_raise_and_resolve_findings() {
     let h = harness();
     let admin = h.employee("Mitchell Admin", None).await;
