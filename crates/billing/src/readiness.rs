@@ -162,27 +162,44 @@ fn unapproved_items(input: &BillingInput, ledger: &Ledger) -> Vec<Issue> {
 }
 
 fn not_approved(kind: &str, state: &str, items: &[&BillableItem]) -> Issue {
+    let one = items.len() == 1;
     let subject = match kind {
         "time" => {
             let hours: Decimal = items.iter().map(|i| i.delivered()).sum();
+            let noun = if one { "entry" } else { "entries" };
             format!(
-                "{} billable timesheet entries ({} h)",
+                "{} billable timesheet {noun} ({} h)",
                 items.len(),
                 hours.normalize()
             )
         }
-        _ => format!("{} billable expenses", items.len()),
+        _ => {
+            let noun = if one { "expense" } else { "expenses" };
+            format!("{} billable {noun}", items.len())
+        }
     };
-    let (status, fix) = match state {
-        "draft" => (
+    let (status, fix) = match (state, one) {
+        ("draft", true) => (
+            "is still a draft",
+            "ask its author to submit it for approval, or mark it not billable",
+        ),
+        ("draft", false) => (
             "are still drafts",
             "ask their authors to submit them for approval, or mark them not billable",
         ),
-        "rejected" => (
+        ("rejected", true) => (
+            "was rejected",
+            "have its author correct and resubmit it, or mark it not billable",
+        ),
+        ("rejected", false) => (
             "were rejected",
             "have their authors correct and resubmit them, or mark them not billable",
         ),
-        _ => (
+        (_, true) => (
+            "is submitted but not approved",
+            "have its approver decide on it before the invoice is drafted",
+        ),
+        (_, false) => (
             "are submitted but not approved",
             "have their approvers decide on them before the invoice is drafted",
         ),
@@ -399,7 +416,7 @@ mod tests {
             ]
         );
         let expense = &readiness.blockers[0];
-        assert_eq!(expense.message, "1 billable expenses were rejected");
+        assert_eq!(expense.message, "1 billable expense was rejected");
         assert!(expense.fix.contains("correct and resubmit"));
         let time = &readiness.blockers[1];
         assert_eq!(

@@ -377,6 +377,7 @@ fn open_status(
     if let Some(first) = gate.blockers.first() {
         let more = match gate.blockers.len() - 1 {
             0 => String::new(),
+            1 => " (and 1 more reason)".to_string(),
             others => format!(" (and {others} more reasons)"),
         };
         return (

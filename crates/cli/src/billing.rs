@@ -134,6 +134,9 @@ async fn readiness(args: BillingArgs) -> anyhow::Result<ExitCode> {
             contract.period,
             money(&contract.untaxed)
         );
+        if let Some(invoice) = &contract.draft_invoice {
+            println!("  draft invoice {invoice} is already written for this month");
+        }
         for issue in &contract.blockers {
             println!(
                 "  blocker {}: {} (fix: {})",

@@ -189,6 +189,24 @@ async fn odoo_firm_is_gated_drafted_and_reconciled() {
         .unwrap();
     assert_eq!(existing["invoice"], created["invoice"]);
 
+    // The readiness text names the draft already written, so nobody drafts it again by hand.
+    let (code, text, stderr) = steward(&[
+        "billing",
+        "readiness",
+        "--period",
+        PERIOD,
+        "--database",
+        &database,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let invoice = created["invoice"].as_str().unwrap();
+    assert!(
+        text.contains(&format!(
+            "draft invoice {invoice} is already written for this month"
+        )),
+        "{text}"
+    );
+
     let server = Server::start(dir.path(), &[]).await;
     let invoices = common::all(&server, "invoices?state=draft").await;
     assert_eq!(invoices.len(), 1, "drafting twice wrote one invoice");
