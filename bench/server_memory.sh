@@ -18,7 +18,6 @@ DATABASE="${1:?usage: server_memory.sh DATABASE [PERIOD]}"
 PERIOD="${2:-2026-11}"
 PORT="${PORT:-18571}"
 STEWARD="${STEWARD:-$REPO/target/release/steward}"
-TOKEN="stw_memorybenchmark$(date +%s%N)"
 BASE="http://127.0.0.1:$PORT"
 
 if [ ! -f "$DATABASE" ]; then
@@ -30,8 +29,16 @@ if [ ! -x "$STEWARD" ]; then
     exit 2
 fi
 
-STEWARD_ADMIN_TOKEN="$TOKEN" "$STEWARD" serve --database "$DATABASE" \
-    --listen "127.0.0.1:$PORT" >server_memory.log 2>&1 &
+# A token of its own for each run: the server reads STEWARD_ADMIN_TOKEN only while the
+# database has no admin token yet.
+TOKEN=$("$STEWARD" tokens create "memory-benchmark-$(date +%s)" --role admin \
+    --database "$DATABASE" | grep -o 'stw_[A-Za-z0-9_-]*' | head -1)
+if [ -z "$TOKEN" ]; then
+    echo "could not create a token on $DATABASE" >&2
+    exit 1
+fi
+
+"$STEWARD" serve --database "$DATABASE" --listen "127.0.0.1:$PORT" >server_memory.log 2>&1 &
 PID=$!
 trap 'kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true' EXIT
 
@@ -49,11 +56,17 @@ memory() {
     ' "/proc/$PID/status"
 }
 
+# Prints the seconds a request took; stops the script when the answer is not a success,
+# because the memory after a rejected request measures nothing.
 request() {
-    local started ended
+    local started ended status
     started=$(date +%s%N)
-    curl -sf -o /dev/null -H "Authorization: Bearer $TOKEN" "$@"
+    status=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "$@")
     ended=$(date +%s%N)
+    case "$status" in
+        2??) ;;
+        *) echo "request $* failed with HTTP status $status; see server_memory.log" >&2; return 1 ;;
+    esac
     awk -v ns="$((ended - started))" 'BEGIN { printf "%.2f s", ns / 1e9 }'
 }
 

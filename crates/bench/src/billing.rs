@@ -52,6 +52,9 @@ pub struct Report {
     pub blocked: usize,
     pub draft_seconds: f64,
     pub drafted: usize,
+    /// Drafts of the month written by an earlier run on the same database, returned as they
+    /// were.
+    pub existing_drafts: usize,
     /// Readiness and drafts together, the figure compared with the 5-second target.
     pub total_seconds: f64,
     /// Peak resident memory of this process (`VmHWM`), in MiB.
@@ -114,6 +117,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         blocked: readiness.len() - ready,
         draft_seconds,
         drafted: drafts.created,
+        existing_drafts: drafts.existing,
         total_seconds: readiness_seconds + draft_seconds,
         peak_rss_mib: memory_mib("VmHWM:"),
     })
