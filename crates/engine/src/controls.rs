@@ -335,9 +335,12 @@ fn project_time(tx: &dyn ReadTx) -> Result<Vec<ProjectTime>, StoreError> {
 }
 
 fn timed_entries(tx: &dyn ReadTx) -> Result<Vec<TimedEntry>, StoreError> {
+    // Only the fields the check reads: a firm that times its work has hundreds of thousands
+    // of timed entries, and whole records of them would not fit a small server's memory.
     let query = RecordQuery {
         kind: Some(Kind::Timesheet),
         present: vec!["started_at".into(), "ended_at".into()],
+        only_fields: vec!["employee".into(), "started_at".into(), "ended_at".into()],
         ..Default::default()
     };
     Ok(all_records(tx, query)?
