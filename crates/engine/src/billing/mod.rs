@@ -259,12 +259,7 @@ impl crate::Engine {
         let today = self.clock.now().date_naive();
         let store = Arc::clone(&self.store);
         tokio::task::spawn_blocking(move || {
-            let mut outcome = None;
-            steward_store::read(store.as_ref(), |tx| {
-                outcome = Some(odoo::compare(tx, today));
-                Ok(())
-            })?;
-            outcome.expect("the read ran")
+            walk::in_read(store.as_ref(), |tx| odoo::compare(tx, today))
         })
         .await
         .map_err(|e| EngineError::Rule(format!("the comparison task failed: {e}")))?
