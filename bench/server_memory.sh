@@ -56,7 +56,7 @@ memory() {
     ' "/proc/$PID/status"
 }
 
-# Prints the seconds a request took; stops the script when the answer is not a success,
+# Prints the seconds a request took. Stops the script when the response is not a success,
 # because the memory after a rejected request measures nothing.
 request() {
     local started ended status

@@ -21,9 +21,9 @@ async fn small_firm_is_assessed_and_drafted() {
 }
 
 /// The firm-wide walk shares the contracts among workers and reads each contract's entries
-/// on its own; a contract's verdict must be the same as when it is checked alone.
+/// on its own. A contract's verdict must be the same as when it is checked alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_firm_walk_agrees_with_each_contract_alone() {
+async fn walk_matches_each_contract_alone() {
     use std::sync::Arc;
     use steward_domain::SystemClock;
     use steward_engine::billing::{BillingPeriod, Selection};

@@ -189,7 +189,7 @@ async fn odoo_firm_is_gated_drafted_and_reconciled() {
         .unwrap();
     assert_eq!(existing["invoice"], created["invoice"]);
 
-    // The readiness text names the draft already written, so nobody drafts it again by hand.
+    // The readiness text names the draft already written, so that a clerk does not draft it by hand.
     let (code, text, stderr) = steward(&[
         "billing",
         "readiness",

@@ -58,7 +58,7 @@ pub struct Engine {
     controls_gate: tokio::sync::Mutex<ControlsGate>,
 }
 
-/// What the controls jobs of this process have done.
+/// The record of this process's controls jobs.
 #[derive(Debug, Default)]
 struct ControlsGate {
     /// Start of the last controls run that succeeded.

@@ -182,7 +182,7 @@ const INDEXED_FIELDS: &[&str] = &[
 
 /// Names the index a record query must use. Without statistics SQLite prefers the
 /// `(kind, id)` index, which returns rows in the page's order but reads every record of the
-/// kind; a reference such as one contract line's time entries is a few hundred rows of a
+/// kind. A reference such as one contract line's time entries is a few hundred rows of a
 /// million, so its own index is the right one whatever the table holds. A project's entries
 /// that name no contract line have an index of their own.
 fn records_source(query: &RecordQuery) -> String {

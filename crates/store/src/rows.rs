@@ -40,7 +40,7 @@ pub struct RecordQuery {
     pub equal_fields: Vec<(String, String)>,
     /// When not empty, only these fields are read into each record, and neither the other
     /// fields nor the attributes: a projection for readers that need a few fields of many
-    /// records, such as billing over a year of time entries. A backend may answer a
+    /// records, such as billing over a year of time entries. A backend may serve a
     /// projection of [`TIME_ENTRY_FIELDS`] by contract line or project from an index alone.
     pub only_fields: Vec<String>,
 }

@@ -3,9 +3,9 @@
 //! An [`Index`] is filled either with the firm's records ([`Index::firm`]: one pass over each
 //! kind except time entries and expenses) or with one contract's records
 //! ([`Index::for_contract`], through indexed queries). Time entries and expenses are the bulk
-//! of a firm's records, a million a year in a firm of 2,000 people, so the firm's index reads
-//! them one contract at a time ([`Index::read_entries`]) and memory contains one contract's
-//! entries, never the firm's. The loader builds each contract's books from the index alone,
+//! of a firm's records: a firm of 2,000 people logs about a million a year. So the firm's
+//! index reads them one contract at a time ([`Index::read_entries`]), and memory contains one
+//! contract's entries, never the firm's. The loader builds each contract's books from the index alone,
 //! so one code path serves a single contract and the whole firm.
 
 use std::collections::HashMap;
