@@ -193,12 +193,19 @@ impl Harness {
         }
     }
 
-    /// Waits until the API shows delivery `id` in `state`, and returns it.
+    /// Waits until the API shows delivery `id` in `state`, with its job ended when the state is
+    /// final, and returns it.
     pub async fn delivery_in(&self, id: &str, state: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             let delivery = self.get(&format!("/webhooks/deliveries/{id}")).await;
-            if delivery["state"] == state {
+            // The delivery records its outcome before its job ends, so a final state waits
+            // for the job to end the same way.
+            let settled = match state {
+                "succeeded" | "dead" => delivery["job_state"] == state,
+                _ => true,
+            };
+            if delivery["state"] == state && settled {
                 return delivery;
             }
             assert!(
