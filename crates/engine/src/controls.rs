@@ -192,6 +192,7 @@ fn day_totals(tx: &dyn ReadTx, people: &People) -> Result<Vec<DayTotal>, StoreEr
         sum: Some("hours".into()),
         states: LOGGED.iter().map(|s| s.to_string()).collect(),
         min_sum: Some(smallest_limit),
+        range: None,
     })?;
     Ok(rows
         .into_iter()
@@ -217,6 +218,7 @@ fn awaiting_approval(tx: &dyn ReadTx) -> Result<Vec<Awaiting>, StoreError> {
         sum: Some("hours".into()),
         states: submitted.clone(),
         min_sum: None,
+        range: None,
     })? {
         let Some(employee) = text(&row.keys[0]) else {
             continue;
@@ -236,6 +238,7 @@ fn awaiting_approval(tx: &dyn ReadTx) -> Result<Vec<Awaiting>, StoreError> {
         sum: Some("amount".into()),
         states: submitted,
         min_sum: None,
+        range: None,
     })? {
         let (Some(employee), Some(currency)) = (text(&row.keys[0]), text(&row.keys[1])) else {
             continue;
@@ -322,6 +325,7 @@ fn project_time(tx: &dyn ReadTx) -> Result<Vec<ProjectTime>, StoreError> {
         sum: Some("hours".into()),
         states: vec!["draft".into(), "submitted".into(), "approved".into()],
         min_sum: None,
+        range: None,
     })?;
     Ok(rows
         .into_iter()

@@ -16,7 +16,7 @@ use steward_controls::timesheets::{
 use steward_controls::{People, TIMESHEET_INCOMPLETE};
 use steward_domain::finding::RaisedFinding;
 use steward_domain::{Kind, RecordRef};
-use steward_store::{AggregateQuery, ReadTx, StoreError};
+use steward_store::{AggregateQuery, FieldRange, ReadTx, StoreError};
 
 use crate::steps::{ControlStep, Notice};
 
@@ -244,8 +244,6 @@ fn approved_leaves(
 }
 
 /// Hours per person and day between `first` and `last`.
-// NOTE: the store's aggregates cannot filter by date, so this groups every entry by person
-// and day and drops the days outside the windows; a date filter would make it cheaper.
 fn logged_hours(
     tx: &dyn ReadTx,
     states: &[String],
@@ -258,6 +256,11 @@ fn logged_hours(
         sum: Some("hours".into()),
         states: states.to_vec(),
         min_sum: None,
+        range: Some(FieldRange {
+            field: "date".into(),
+            from: Some(first.to_string()),
+            to: Some(last.to_string()),
+        }),
     })?;
     let mut logged: HashMap<String, Vec<(NaiveDate, Decimal)>> = HashMap::new();
     for row in rows {

@@ -119,6 +119,7 @@ fn invalid_entries(tx: &dyn ReadTx, latest: NaiveDate) -> Result<Vec<StoredEntry
             sum: None,
             states: states.clone(),
             min_sum: None,
+            range: None,
         })
     };
     let mut suspects = Vec::new();
@@ -159,6 +160,7 @@ fn billable_groups(tx: &dyn ReadTx) -> Result<Vec<BillableGroup>, StoreError> {
         sum: Some("hours".into()),
         states: vec!["draft".into(), "submitted".into(), "approved".into()],
         min_sum: None,
+        range: None,
     })?;
     Ok(rows
         .into_iter()

@@ -72,6 +72,7 @@ fn hours_by_project(
         sum: Some("hours".into()),
         states: COSTED.iter().map(|s| s.to_string()).collect(),
         min_sum: None,
+        range: None,
     })?;
     let mut hours: HashMap<String, Vec<(Option<String>, Decimal)>> = HashMap::new();
     for row in rows {
@@ -93,6 +94,7 @@ fn expenses_by_project(tx: &dyn ReadTx) -> Result<HashMap<(String, String), Deci
         sum: Some("amount".into()),
         states: vec!["approved".into(), "invoiced".into()],
         min_sum: None,
+        range: None,
     })?;
     let mut costs = HashMap::new();
     for row in rows {

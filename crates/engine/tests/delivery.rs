@@ -445,3 +445,161 @@ async fn uncovered_deal_is_handed_off_once_covered() {
     .items;
     assert!(open.is_empty(), "the finding resolves: {open:?}");
 }
+
+#[tokio::test]
+async fn kpis_count_hours_by_state_flag_and_month() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, _) = engine(&dir, "2026-12-02T09:00:00Z").await;
+    let six_hours = create(
+        &engine,
+        Kind::WorkCalendar,
+        None,
+        json!({"name": "Part time", "hours_per_day": "6"}),
+    )
+    .await;
+    let ann = create(
+        &engine,
+        Kind::Employee,
+        None,
+        json!({"name": "Ann", "cost_rate": "50", "currency": "EUR", "calendar": six_hours.id}),
+    )
+    .await;
+    let bob = create(
+        &engine,
+        Kind::Employee,
+        None,
+        json!({"name": "Bob", "cost_rate": "40", "currency": "EUR"}),
+    )
+    .await;
+    let client = create(&engine, Kind::Client, None, json!({"name": "Acme"})).await;
+    let contract = create(
+        &engine,
+        Kind::Contract,
+        None,
+        json!({"name": "Audit", "client": client.id, "billing_model": "time_and_materials",
+               "currency": "EUR"}),
+    )
+    .await;
+    let line = create(
+        &engine,
+        Kind::ContractLine,
+        None,
+        json!({"contract": contract.id, "name": "Hours", "billing_model": "time_and_materials",
+               "currency": "EUR"}),
+    )
+    .await;
+    let internal = create(&engine, Kind::Project, None, json!({"name": "Internal"})).await;
+    let audit = create(&engine, Kind::Project, None, json!({"name": "Audit work"})).await;
+    let entries = [
+        // (employee, project, date, hours, state, billable flag, contract line)
+        (
+            &ann,
+            &internal,
+            "2026-11-03",
+            "6",
+            "approved",
+            Some(true),
+            None,
+        ),
+        (
+            &ann,
+            &internal,
+            "2026-11-04",
+            "2",
+            "submitted",
+            Some(false),
+            None,
+        ),
+        (&ann, &internal, "2026-11-10", "1.5", "draft", None, None),
+        (
+            &bob,
+            &internal,
+            "2026-11-05",
+            "3",
+            "rejected",
+            Some(true),
+            None,
+        ),
+        (
+            &bob,
+            &internal,
+            "2026-10-30",
+            "4",
+            "approved",
+            Some(true),
+            None,
+        ),
+        (
+            &bob,
+            &internal,
+            "2026-12-01",
+            "5",
+            "draft",
+            Some(true),
+            None,
+        ),
+        (
+            &bob,
+            &audit,
+            "2026-11-12",
+            "2.5",
+            "approved",
+            None,
+            Some(&line),
+        ),
+        (
+            &bob,
+            &audit,
+            "2026-11-20",
+            "1",
+            "submitted",
+            Some(true),
+            None,
+        ),
+    ];
+    for (employee, project, date, hours, state, billable, contract_line) in entries {
+        let mut fields = json!({"employee": employee.id, "project": project.id, "date": date,
+                                "hours": hours});
+        if let Some(flag) = billable {
+            fields["billable"] = json!(flag);
+        }
+        if let Some(line) = contract_line {
+            fields["contract_line"] = json!(line.id);
+        }
+        let initial = if state == "draft" {
+            "draft"
+        } else {
+            "submitted"
+        };
+        let entry = create(&engine, Kind::Timesheet, Some(initial), fields).await;
+        let path: &[&str] = match state {
+            "approved" => &["approved"],
+            "rejected" => &["rejected"],
+            _ => &[],
+        };
+        for next in path {
+            update(&engine, Kind::Timesheet, &entry.id, Some(next), json!({})).await;
+        }
+    }
+
+    let period = steward_engine::billing::BillingPeriod::parse("2026-11").unwrap();
+    let kpis = engine.billing_kpis(period).await.unwrap();
+    // November 2026 has 21 weekdays: Ann's calendar gives 6 hours a day, Bob's default 8.
+    assert_eq!(
+        kpis.utilization.capacity_hours,
+        Decimal::from(21 * 6 + 21 * 8)
+    );
+    // Billable in November: Ann's flagged 6 h, Bob's 2.5 h on a contract line without a
+    // flag, and his 1 h submitted; rejected and unflagged internal time does not count.
+    assert_eq!(kpis.utilization.billable_hours, Decimal::new(95, 1));
+    let cost = |project: &str| {
+        kpis.margin_by_project
+            .iter()
+            .find(|m| m.project == project)
+            .map(|m| m.cost)
+    };
+    // Cost until the end of November, rejected time left out: Ann 9.5 h at 50, Bob 4 h at 40.
+    assert_eq!(cost(&internal.id), Some(Decimal::from(635)));
+    // Bob's 2.5 h and 1 h at 40.
+    assert_eq!(cost(&audit.id), Some(Decimal::from(140)));
+}

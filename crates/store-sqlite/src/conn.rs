@@ -366,6 +366,17 @@ impl ReadTx for Conn<'_> {
             sql.push_str(&format!(" AND state IN ({marks})"));
             values.extend(query.states.iter().map(|s| text(s)));
         }
+        if let Some(range) = &query.range {
+            let field = field_expression(&range.field)?;
+            if let Some(from) = &range.from {
+                sql.push_str(&format!(" AND {field} >= ?"));
+                values.push(text(from));
+            }
+            if let Some(to) = &range.to {
+                sql.push_str(&format!(" AND {field} <= ?"));
+                values.push(text(to));
+            }
+        }
         if !keys.is_empty() {
             sql.push_str(&format!(" GROUP BY {}", keys.join(", ")));
         }

@@ -70,6 +70,16 @@ pub struct AggregateQuery {
     pub states: Vec<String>,
     /// Only groups whose sum is above this value.
     pub min_sum: Option<rust_decimal::Decimal>,
+    /// Only records whose field lies within these bounds.
+    pub range: Option<FieldRange>,
+}
+
+/// Inclusive bounds on one text field, compared as text, the order of ISO dates and times.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FieldRange {
+    pub field: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -337,6 +337,7 @@ fn aggregates_sum_exactly(store: &dyn Store) {
         sum: Some("hours".into()),
         states: vec!["submitted".into(), "approved".into()],
         min_sum: None,
+        range: None,
     };
     let q = query.clone();
     let mut rows = read(store, move |tx| tx.aggregate(&q)).unwrap();
@@ -360,10 +361,42 @@ fn aggregates_sum_exactly(store: &dyn Store) {
 
     let above = AggregateQuery {
         min_sum: Some(rust_decimal::Decimal::from(8)),
-        ..query
+        ..query.clone()
     };
     let rows = read(store, move |tx| tx.aggregate(&above)).unwrap();
     assert_eq!(rows.len(), 1, "only a sum above 8 remains: {rows:?}");
+
+    let second_day = AggregateQuery {
+        range: Some(FieldRange {
+            field: "date".into(),
+            from: Some("2026-12-02".into()),
+            to: Some("2026-12-02".into()),
+        }),
+        ..query.clone()
+    };
+    let rows = read(store, move |tx| tx.aggregate(&second_day)).unwrap();
+    let days: Vec<&Value> = rows.iter().map(|r| &r.keys[1]).collect();
+    assert_eq!(days, vec![&json!("2026-12-02")], "{rows:?}");
+    let from_second_day = AggregateQuery {
+        range: Some(FieldRange {
+            field: "date".into(),
+            from: Some("2026-12-02".into()),
+            to: None,
+        }),
+        ..query.clone()
+    };
+    let rows = read(store, move |tx| tx.aggregate(&from_second_day)).unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let until_first_day = AggregateQuery {
+        range: Some(FieldRange {
+            field: "date".into(),
+            from: None,
+            to: Some("2026-12-01".into()),
+        }),
+        ..query
+    };
+    let rows = read(store, move |tx| tx.aggregate(&until_first_day)).unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
 
     let query = RecordQuery {
         kind: Some(Kind::Timesheet),

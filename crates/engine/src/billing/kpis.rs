@@ -9,9 +9,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
+use serde_json::Value;
 use steward_billing::reconcile::Status;
 use steward_domain::{Calendar, Kind, Money, Record};
-use steward_store::{ReadTx, Store};
+use steward_store::{AggregateQuery, FieldRange, ReadTx, Store};
 
 use super::assess::{Overrides, assess};
 use super::index::{Index, all_records};
@@ -104,6 +105,23 @@ pub struct ProjectMargin {
     pub cost_currency: Option<String>,
     pub margin: Option<Decimal>,
     pub margin_ratio: Option<Decimal>,
+}
+
+/// Every entry state in which time counts towards utilization and cost: all but rejected.
+fn counted_states() -> Vec<String> {
+    ["draft", "submitted", "approved", "invoiced", "written_off"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+/// A stored boolean flag; the store returns a JSON boolean as the integer 1 or 0.
+fn flag(value: &Value) -> Option<bool> {
+    match value {
+        Value::Bool(b) => Some(*b),
+        Value::Number(n) => n.as_i64().map(|n| n != 0),
+        _ => None,
+    }
 }
 
 fn ratio(numerator: Decimal, denominator: Decimal) -> Option<Decimal> {
@@ -281,19 +299,24 @@ fn utilization(
             .unwrap_or(&standard);
         capacity += days.iter().map(|d| calendar.scheduled(*d)).sum::<Decimal>();
     }
-    let mut billable = Decimal::ZERO;
-    tx.scan_records(Kind::Timesheet, &mut |r| {
-        let in_period = r
-            .date("date")
-            .is_some_and(|d| period.start <= d && d <= period.end);
-        let is_billable = r
-            .bool("billable")
-            .unwrap_or(r.ref_id("contract_line").is_some());
-        if in_period && is_billable && r.state != "rejected" {
-            billable += r.decimal("hours").unwrap_or_default();
-        }
-        Ok(true)
+    // An entry without a billable flag is billable when it names a contract line.
+    let rows = tx.aggregate(&AggregateQuery {
+        kind: Some(Kind::Timesheet),
+        group_by: vec!["billable".into(), "contract_line".into()],
+        sum: Some("hours".into()),
+        states: counted_states(),
+        min_sum: None,
+        range: Some(FieldRange {
+            field: "date".into(),
+            from: Some(period.start.to_string()),
+            to: Some(period.end.to_string()),
+        }),
     })?;
+    let billable: Decimal = rows
+        .iter()
+        .filter(|row| flag(&row.keys[0]).unwrap_or(!row.keys[1].is_null()))
+        .map(|row| row.sum)
+        .sum();
     Ok(Utilization {
         value: ratio(billable, capacity),
         billable_hours: billable,
@@ -432,19 +455,30 @@ fn margins(
         }
     }
 
-    tx.scan_records(Kind::Timesheet, &mut |r| {
-        let counted = r.state != "rejected" && r.date("date").is_some_and(|d| d <= until);
-        let project = r.ref_id("project").and_then(|p| projects.get_mut(p));
-        let employee = r.ref_id("employee").and_then(|e| employees.get(e));
-        if let (true, Some(margin), Some(employee)) = (counted, project, employee) {
+    // Cost: each person's hours on the project until the end of the month, at their cost rate.
+    let hours = tx.aggregate(&AggregateQuery {
+        kind: Some(Kind::Timesheet),
+        group_by: vec!["project".into(), "employee".into()],
+        sum: Some("hours".into()),
+        states: counted_states(),
+        min_sum: None,
+        range: Some(FieldRange {
+            field: "date".into(),
+            from: None,
+            to: Some(until.to_string()),
+        }),
+    })?;
+    for row in hours {
+        let project = row.keys[0].as_str().and_then(|p| projects.get_mut(p));
+        let employee = row.keys[1].as_str().and_then(|e| employees.get(e));
+        if let (Some(margin), Some(employee)) = (project, employee) {
             let rate = employee.decimal("cost_rate").unwrap_or_default();
-            margin.cost += r.decimal("hours").unwrap_or_default() * rate;
+            margin.cost += row.sum * rate;
             if margin.cost_currency.is_none() {
                 margin.cost_currency = employee.text("currency").map(String::from);
             }
         }
-        Ok(true)
-    })?;
+    }
 
     let mut rows: Vec<ProjectMargin> = projects
         .into_values()
