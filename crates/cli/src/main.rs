@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand};
 
 /// mimalloc: the write path allocates many small objects per event, and the system allocator
 /// spent about a fifth of the instructions of the pipeline benchmark.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

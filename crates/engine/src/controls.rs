@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -260,18 +260,26 @@ fn awaiting_approval(tx: &dyn ReadTx) -> Result<Vec<Awaiting>, StoreError> {
 }
 
 /// Reads every record a query matches, page by page.
-pub(crate) fn all_records(
+pub(crate) fn all_records(tx: &dyn ReadTx, query: RecordQuery) -> Result<Vec<Record>, StoreError> {
+    let mut records = Vec::new();
+    each_record(tx, query, &mut |record| records.push(record))?;
+    Ok(records)
+}
+
+/// Hands every record a query matches to `visit`, one page at a time, so that memory holds
+/// one page of records, not all of them.
+pub(crate) fn each_record(
     tx: &dyn ReadTx,
     mut query: RecordQuery,
-) -> Result<Vec<Record>, StoreError> {
+    visit: &mut dyn FnMut(Record),
+) -> Result<(), StoreError> {
     query.limit = steward_store::MAX_PAGE;
-    let mut records = Vec::new();
     loop {
         let page = tx.records(&query)?;
-        records.extend(page.items);
+        page.items.into_iter().for_each(&mut *visit);
         match page.next_cursor {
             Some(cursor) => query.after = Some(cursor),
-            None => return Ok(records),
+            None => return Ok(()),
         }
     }
 }
@@ -347,18 +355,24 @@ fn timed_entries(tx: &dyn ReadTx) -> Result<Vec<TimedEntry>, StoreError> {
         only_fields: vec!["employee".into(), "started_at".into(), "ended_at".into()],
         ..Default::default()
     };
-    Ok(all_records(tx, query)?
-        .into_iter()
-        .filter(|r| r.state != "rejected")
-        .filter_map(|record| {
-            let start: DateTime<Utc> = record.datetime("started_at")?;
-            let end = record.datetime("ended_at")?;
-            Some(TimedEntry {
-                id: record.id.clone(),
-                employee: record.ref_id("employee")?.to_string(),
-                start,
-                end,
-            })
-        })
-        .collect())
+    let mut entries = Vec::new();
+    each_record(tx, query, &mut |record| {
+        if record.state == "rejected" {
+            return;
+        }
+        let (Some(start), Some(end), Some(employee)) = (
+            record.datetime("started_at"),
+            record.datetime("ended_at"),
+            record.ref_id("employee"),
+        ) else {
+            return;
+        };
+        entries.push(TimedEntry {
+            employee: employee.to_string(),
+            id: record.id.clone(),
+            start,
+            end,
+        });
+    })?;
+    Ok(entries)
 }
