@@ -231,7 +231,7 @@ fn purchase_order_missing(input: &BillingInput) -> Issue {
         vec![input.contract.record()],
         format!(
             "the client's billing rules require a purchase order, and contract {} has none",
-            input.contract.id
+            input.contract.label()
         ),
         "record the client's purchase-order number on the contract",
     )
@@ -256,7 +256,7 @@ fn limits(input: &BillingInput, draft: &Draft) -> Vec<Issue> {
                     "the draft's {} before tax would bring contract {} to {} invoiced, {} over \
                      its cap of {}",
                     money(amount),
-                    contract.id,
+                    contract.label(),
                     money(after),
                     money(after - cap),
                     money(cap)
@@ -277,7 +277,9 @@ fn limits(input: &BillingInput, draft: &Draft) -> Vec<Issue> {
                 format!(
                     "purchase order {} of contract {} expired on {valid_until}, before the \
                      issue date {}",
-                    order.number, contract.id, input.issue_date
+                    order.number,
+                    contract.label(),
+                    input.issue_date
                 ),
                 "ask the client for a new or extended purchase order and record its number and \
                  validity on the contract",

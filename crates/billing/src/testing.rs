@@ -51,6 +51,7 @@ impl Fixture {
         Fixture {
             contract: Contract {
                 id: "k1".into(),
+                reference: None,
                 currency,
                 rate_card,
                 cap: None,

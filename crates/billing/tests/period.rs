@@ -301,6 +301,7 @@ fn books() -> Books {
     Books {
         contract: Contract {
             id: "k-acme".into(),
+            reference: None,
             currency: eur(),
             rate_card,
             cap: Some(dec!(60000)),

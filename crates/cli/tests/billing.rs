@@ -459,12 +459,66 @@ async fn unknown_contract_names_the_fix() {
         ]);
         assert_eq!(code, 1, "{command}: {stderr}");
         assert!(
-            stderr.contains("contract NOPE not found; pass a contract id"),
+            stderr.contains("no contract has the id or reference NOPE; pass a contract id"),
             "{command}: {stderr}"
         );
         assert!(
-            stderr.contains("`steward billing readiness` without --contract"),
+            stderr.contains("`steward billing readiness` lists them without --contract"),
             "{command}: {stderr}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contract_option_takes_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = synced_firm(dir.path()).await;
+    let report = billing(
+        &["readiness", "--period", PERIOD, "--contract", "S00004"],
+        &database,
+    );
+    let contracts = report.as_array().unwrap();
+    assert_eq!(contracts.len(), 1, "{report}");
+    assert_eq!(contracts[0]["reference"], "S00004");
+    let id = contracts[0]["contract"].as_str().unwrap();
+    let message = contracts[0]["blockers"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("contract S00004 ({id})")),
+        "{message}"
+    );
+
+    let (code, text, stderr) = steward(&[
+        "billing",
+        "draft",
+        "--period",
+        PERIOD,
+        "--contract",
+        "S00004",
+        "--database",
+        &database,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        text.starts_with(&format!("S00004 ({id}) blocked: ")),
+        "{text}"
+    );
+
+    let (code, text, stderr) = steward(&[
+        "billing",
+        "reconcile",
+        "--period",
+        "2026-12",
+        "--contract",
+        "S00021",
+        "--database",
+        &database,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let first = text.lines().next().unwrap_or_default();
+    assert!(first.starts_with("S00021 ("), "{text}");
+
+    let server = Server::start(dir.path(), &[]).await;
+    let path = format!("/api/v1/billing-readiness?period={PERIOD}&contract=S00004");
+    let by_reference = server.get(&path).await;
+    assert_eq!(by_reference["items"][0]["contract"], id, "{by_reference}");
 }

@@ -79,7 +79,7 @@ pub(crate) fn nothing_to_bill(input: &BillingInput) -> Issue {
         vec![input.contract.record()],
         format!(
             "contract {} has nothing ready to bill up to {}",
-            input.contract.id,
+            input.contract.label(),
             input.period.end()
         ),
         "approve the period's time and expenses, record milestone acceptances, or wait for \
@@ -258,7 +258,7 @@ impl<'a> Builder<'a> {
     }
 
     fn unknown_line(&mut self, line: &str, items: &[&BillableItem]) {
-        let contract = &self.input.contract.id;
+        let contract = self.input.contract.label();
         self.push_issue(Issue::new(
             IssueCode::UnknownContractLine,
             items.iter().map(|i| i.record()).collect(),
@@ -286,7 +286,7 @@ impl<'a> Builder<'a> {
                  contract {}, which bills in {}",
                 expenses.len(),
                 Money::round(total, currency),
-                self.input.contract.id,
+                self.input.contract.label(),
                 self.currency
             ),
             format!(
@@ -408,7 +408,7 @@ impl<'a> Builder<'a> {
         entries: &[&Ready],
     ) {
         let hours: Decimal = entries.iter().map(|e| e.quantity).sum();
-        let contract = &self.input.contract.id;
+        let contract = self.input.contract.label();
         let mut records: Vec<RecordRef> = entries.iter().map(|e| e.item.record()).collect();
         records.push(line.record());
         let person = match role {
@@ -756,7 +756,9 @@ impl<'a> Builder<'a> {
                 vec![item.record()],
                 format!(
                     "milestone {} is {amount} but contract {} bills in {}",
-                    item.id, self.input.contract.id, self.currency
+                    item.id,
+                    self.input.contract.label(),
+                    self.currency
                 ),
                 format!("give the milestone its amount in {}", self.currency),
             ));
