@@ -78,6 +78,8 @@ pub struct Contract {
     pub id: String,
     /// Number in the source system, such as the Odoo sale order number `S00004`.
     pub reference: Option<String>,
+    /// First day of the contract's work, when known.
+    pub start_date: Option<NaiveDate>,
     pub currency: Currency,
     pub rate_card: RateCard,
     /// Not-to-exceed amount before tax, over every invoice of the contract net of credit notes.

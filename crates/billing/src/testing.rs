@@ -52,6 +52,7 @@ impl Fixture {
             contract: Contract {
                 id: "k1".into(),
                 reference: None,
+                start_date: None,
                 currency,
                 rate_card,
                 cap: None,

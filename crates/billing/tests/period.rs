@@ -302,6 +302,7 @@ fn books() -> Books {
         contract: Contract {
             id: "k-acme".into(),
             reference: None,
+            start_date: None,
             currency: eur(),
             rate_card,
             cap: Some(dec!(60000)),

@@ -72,6 +72,27 @@ pub(crate) fn build(input: &BillingInput, ledger: &Ledger) -> Outcome {
     builder.finish()
 }
 
+/// Builds the issue raised when the period ends before the contract's start date, so none of
+/// its days are the contract's to bill. Returns `None` when the contract has started by then
+/// or its start date is unknown.
+pub(crate) fn before_contract_start(input: &BillingInput) -> Option<Issue> {
+    let start = input.contract.start_date?;
+    if input.period.end() >= start {
+        return None;
+    }
+    let first_month = start.format("%Y-%m");
+    Some(Issue::new(
+        IssueCode::BeforeContractStart,
+        vec![input.contract.record()],
+        format!(
+            "contract {} starts on {start}, after the period {}, so it has nothing to bill in it",
+            input.contract.label(),
+            input.period
+        ),
+        format!("bill the contract from its first month, {first_month}, on"),
+    ))
+}
+
 /// Builds the issue raised when nothing in the period is left to bill.
 pub(crate) fn nothing_to_bill(input: &BillingInput) -> Issue {
     Issue::new(

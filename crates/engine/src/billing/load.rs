@@ -167,6 +167,7 @@ pub fn load(index: &Index, contract: &Record, settings: &BillingSettings) -> Boo
         contract: Contract {
             id: contract.id.clone(),
             reference: contract.text("reference").map(String::from),
+            start_date: contract.date("start_date"),
             currency,
             rate_card,
             cap: contract.decimal("cap"),
