@@ -8,13 +8,13 @@ use clap::Subcommand;
 use steward_domain::{Actor, CommandContext, DomainError};
 use steward_engine::billing::{BillingPeriod, DraftOutcome, Selection};
 
-use crate::StoreArgs;
+use crate::ExistingStoreArgs;
 use crate::commands::open_engine;
 
 #[derive(clap::Args)]
 pub struct BillingArgs {
     #[command(flatten)]
-    store: StoreArgs,
+    store: ExistingStoreArgs,
     /// Billing month as YYYY-MM; the current month when unset.
     #[arg(long)]
     period: Option<String>,
@@ -33,7 +33,7 @@ pub struct BillingArgs {
 #[derive(clap::Args)]
 pub struct CompareArgs {
     #[command(flatten)]
-    store: StoreArgs,
+    store: ExistingStoreArgs,
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -277,17 +277,9 @@ async fn compare_odoo(args: CompareArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Opens the database of a billing command, which only ever works on a firm already loaded, so
-/// that a misspelled path fails instead of creating an empty database.
+/// Opens the database of a billing command, which only ever works on a firm already loaded.
 async fn open_existing(
-    store: &StoreArgs,
+    store: &ExistingStoreArgs,
 ) -> anyhow::Result<std::sync::Arc<steward_engine::Engine>> {
-    if !store.database.is_file() {
-        anyhow::bail!(
-            "database {} not found; pass the file that `steward serve` or `steward sync` wrote \
-             with --database",
-            store.database.display()
-        );
-    }
-    open_engine(store).await
+    open_engine(&store.existing()?).await
 }

@@ -147,6 +147,23 @@ fn billing_rejects_a_missing_database() {
 }
 
 #[test]
+fn billing_help_says_the_database_must_exist() {
+    for command in ["readiness", "draft", "reconcile", "compare-odoo"] {
+        let (code, stdout, stderr) = steward(&["billing", command, "--help"]);
+        assert_eq!(code, 0, "{command}: {stderr}");
+        assert!(
+            !stdout.contains("created when missing"),
+            "{command}: {stdout}"
+        );
+        assert!(
+            stdout.contains("SQLite database file; it must exist"),
+            "{command}: {stdout}"
+        );
+        assert!(stdout.contains("`steward generate`"), "{command}: {stdout}");
+    }
+}
+
+#[test]
 fn compare_odoo_explains_it_has_no_period() {
     let (code, stdout, _) = steward(&["billing", "compare-odoo", "--help"]);
     assert_eq!(code, 0, "{stdout}");
