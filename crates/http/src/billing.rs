@@ -16,7 +16,7 @@ use steward_engine::billing::{BillingPeriod, Selection};
 
 use crate::AppState;
 use crate::auth::Principal;
-use crate::error::{ApiError, parameter_error};
+use crate::error::{ApiError, json_body, parameter_error};
 use crate::paging::{DEFAULT_LIMIT, reject_unknown};
 
 /// Roles that read billing: everyone but employees.
@@ -126,9 +126,7 @@ pub async fn draft(
     payload: Result<Json<Value>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     principal.require(DRAFTERS, "draft invoices")?;
-    let Json(value) = payload?;
-    let body: DraftBody = serde_json::from_value(value)
-        .map_err(|e| ApiError::invalid(format!("the body is not valid: {e}")))?;
+    let body: DraftBody = json_body(payload, r#"{"period": "2026-11"}"#)?;
     let period = BillingPeriod::parse(&body.period).map_err(|_| {
         parameter_error(
             "period",
