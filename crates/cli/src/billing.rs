@@ -75,6 +75,9 @@ pub async fn billing(command: BillingCommand) -> anyhow::Result<ExitCode> {
 async fn prepare(
     args: &BillingArgs,
 ) -> anyhow::Result<(std::sync::Arc<steward_engine::Engine>, Selection)> {
+    if let Some(dir) = &args.rules {
+        crate::serve::check_rules_folder(dir)?;
+    }
     let engine = open_existing(&args.store).await?;
     if let Some(dir) = &args.rules {
         let settings = steward_billing::settings::load_dir(dir).map_err(|diagnostics| {

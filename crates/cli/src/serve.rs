@@ -88,6 +88,9 @@ fn lock_database(database: &Path) -> anyhow::Result<File> {
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    if let Some(dir) = &args.rules {
+        check_rules_folder(dir)?;
+    }
     let _lock = lock_database(&args.store.database)?;
     let config = EngineConfig {
         inline_jobs: args.inline_actions,
@@ -298,6 +301,26 @@ pub(crate) fn load_rules(
         }
     }
     steward_rules::load_dir_with_roles(dir, &roles)
+}
+
+/// Rejects a `--rules` path that is not a folder, before the folder's sections would each
+/// report it as an error of their own, or the database is created for nothing.
+pub(crate) fn check_rules_folder(dir: &Path) -> anyhow::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if dir.exists() {
+        bail!(
+            "the rules folder {} is a file, not a folder; pass the folder that holds the rule \
+             files, such as rules/examples",
+            dir.display()
+        );
+    }
+    bail!(
+        "the rules folder {} does not exist; pass the folder that holds the rule files, such as \
+         rules/examples, or leave out --rules",
+        dir.display()
+    )
 }
 
 pub(crate) fn folder_errors(
