@@ -68,6 +68,10 @@ const EXAMPLE_RULES: &[(&str, &str)] = &[
         "rules/examples/templates.yaml",
         include_str!("../../../rules/examples/templates.yaml"),
     ),
+    (
+        "rules/examples/billing.yaml",
+        include_str!("../../../rules/examples/billing.yaml"),
+    ),
 ];
 
 /// Holds an exclusive lock beside the database, so two servers never share one SQLite file.
@@ -230,11 +234,16 @@ async fn fill_demo(engine: &Arc<Engine>, install_examples: bool) -> anyhow::Resu
         if let Some(first) = diagnostics.first() {
             bail!("the bundled control settings do not compile: {first}");
         }
+        let (billing, diagnostics) = steward_billing::settings::compile_sources(&sources);
+        if let Some(first) = diagnostics.first() {
+            bail!("the bundled billing settings do not compile: {first}");
+        }
         engine.install_file_rules(rules).await?;
         engine.install_policies(approvals).await?;
         engine
             .install_control_settings(settings, Some("rules/examples".into()))
             .await?;
+        engine.install_billing_settings(billing).await?;
     }
     let people = steward_store::read_async(engine.store().clone(), |tx| {
         tx.count_records(Kind::Employee, None)

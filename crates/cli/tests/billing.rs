@@ -519,3 +519,50 @@ async fn contract_option_takes_reference() {
     let by_reference = server.get(&path).await;
     assert_eq!(by_reference["items"][0]["contract"], id, "{by_reference}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_firm_has_contracts_to_draft() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--demo"]).await;
+    let findings = common::all(&server, "findings?state=open").await;
+    drop(server);
+    // The example billing section leaves the planted exceptions for the controls to find.
+    for control in [
+        "daily_hours",
+        "approver_missing",
+        "self_approval",
+        "time_on_closed_or_missing_project",
+        "overlapping_entries",
+    ] {
+        assert!(
+            findings.iter().any(|f| f["control"] == control),
+            "no open {control} finding"
+        );
+    }
+
+    // The demo firm's time spans the months before today, so each of them is checked.
+    let database = dir.path().join("firm.db").to_str().unwrap().to_string();
+    let today = chrono::Utc::now().date_naive();
+    let mut ready_months = Vec::new();
+    for back in 1..=4 {
+        let month = today - chrono::Months::new(back);
+        let period = month.format("%Y-%m").to_string();
+        let report = billing(&["readiness", "--period", &period], &database);
+        let contracts = report.as_array().unwrap();
+        for contract in contracts {
+            assert!(
+                !codes(contract).contains(&"tax_unavailable".to_string()),
+                "{period}: {contract}"
+            );
+        }
+        let ready = contracts.iter().filter(|c| c["ready"] == true).count();
+        if ready > 0 {
+            ready_months.push((period, ready));
+        }
+    }
+    let Some((period, ready)) = ready_months.first() else {
+        panic!("no contract of the demo firm is ready in the four months before {today}");
+    };
+    let drafts = billing(&["draft", "--period", period], &database);
+    assert_eq!(drafts["created"], *ready, "{drafts}");
+}
