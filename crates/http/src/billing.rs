@@ -119,7 +119,7 @@ pub struct DraftBody {
     pub contract: Option<String>,
 }
 
-/// `POST /api/v1/billing-drafts` with `{"period": "YYYY-MM", "contract": "<id>"}`.
+/// `POST /api/v1/billing-drafts` with `{"period": "YYYY-MM", "contract": "<id or reference>"}`.
 pub async fn draft(
     State(state): State<AppState>,
     principal: Principal,
@@ -226,12 +226,13 @@ pub fn openapi_paths() -> Map<String, Value> {
     let contract = query(
         "contract",
         false,
-        "one contract id; every active or closed contract when unset",
+        "one contract, by id or reference (such as an Odoo sale order number); every active \
+         or closed contract when unset",
     );
     let cursor = query("cursor", false, "the `next_cursor` of the previous page");
     let limit = json!({"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": steward_store::MAX_PAGE, "default": DEFAULT_LIMIT}});
     let issue = json!({"type": "object", "properties": {
-        "code": {"type": "string", "description": "stable code such as not_approved, not_accepted, missing_rate, cap_exceeded, purchase_order_exceeded, purchase_order_expired, purchase_order_missing, below_minimum_amount, tax_unavailable, nothing_to_bill, invalid_terms, draft_pending"},
+        "code": {"type": "string", "description": "stable code such as not_approved, not_accepted, missing_rate, cap_exceeded, purchase_order_exceeded, purchase_order_expired, purchase_order_missing, below_minimum_amount, tax_unavailable, nothing_to_bill, invalid_terms, draft_pending, before_contract_start"},
         "records": {"type": "array", "items": {"type": "object", "properties": {"kind": {"type": "string"}, "id": {"type": "string"}}}},
         "message": {"type": "string"}, "fix": {"type": "string"}}});
     let readiness = json!({"type": "object", "properties": {
