@@ -76,6 +76,10 @@ pub struct BillingInput<'a> {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Contract {
     pub id: String,
+    /// Number in the source system, such as the Odoo sale order number `S00004`.
+    pub reference: Option<String>,
+    /// First day of the contract's work, when known.
+    pub start_date: Option<NaiveDate>,
     pub currency: Currency,
     pub rate_card: RateCard,
     /// Not-to-exceed amount before tax, over every invoice of the contract net of credit notes.
@@ -86,6 +90,15 @@ pub struct Contract {
 impl Contract {
     pub fn record(&self) -> RecordRef {
         RecordRef::new(Kind::Contract, self.id.clone())
+    }
+
+    /// Returns how messages name the contract: its reference followed by its id in
+    /// parentheses, or its id alone.
+    pub fn label(&self) -> String {
+        match &self.reference {
+            Some(reference) => format!("{reference} ({})", self.id),
+            None => self.id.clone(),
+        }
     }
 }
 

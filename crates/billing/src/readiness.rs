@@ -23,7 +23,7 @@ use serde::Serialize;
 use steward_domain::{Money, RecordRef};
 
 use crate::input::{BillableItem, BillingInput, ItemKind, MilestoneState, Period};
-use crate::invoice::{Draft, build, nothing_to_bill};
+use crate::invoice::{Draft, before_contract_start, build, nothing_to_bill};
 use crate::issue::{Issue, IssueCode};
 use crate::quantity::Ledger;
 
@@ -77,10 +77,15 @@ pub(crate) fn check_with_ledger(
     if input.rules.requires_po && input.contract.purchase_order.is_none() {
         blockers.push(purchase_order_missing(input));
     }
+    // A contract that has not started yet has nothing to bill for a plain reason, which
+    // replaces the generic advice of `nothing_to_bill`.
+    let not_started = before_contract_start(input);
     match &outcome.draft {
         Some(draft) => blockers.extend(limits(input, draft)),
-        None => blockers.push(nothing_to_bill(input)),
+        None if not_started.is_none() => blockers.push(nothing_to_bill(input)),
+        None => {}
     }
+    blockers.extend(not_started);
 
     let mut readiness = Readiness {
         contract: input.contract.id.clone(),
@@ -231,7 +236,7 @@ fn purchase_order_missing(input: &BillingInput) -> Issue {
         vec![input.contract.record()],
         format!(
             "the client's billing rules require a purchase order, and contract {} has none",
-            input.contract.id
+            input.contract.label()
         ),
         "record the client's purchase-order number on the contract",
     )
@@ -256,7 +261,7 @@ fn limits(input: &BillingInput, draft: &Draft) -> Vec<Issue> {
                     "the draft's {} before tax would bring contract {} to {} invoiced, {} over \
                      its cap of {}",
                     money(amount),
-                    contract.id,
+                    contract.label(),
                     money(after),
                     money(after - cap),
                     money(cap)
@@ -277,7 +282,9 @@ fn limits(input: &BillingInput, draft: &Draft) -> Vec<Issue> {
                 format!(
                     "purchase order {} of contract {} expired on {valid_until}, before the \
                      issue date {}",
-                    order.number, contract.id, input.issue_date
+                    order.number,
+                    contract.label(),
+                    input.issue_date
                 ),
                 "ask the client for a new or extended purchase order and record its number and \
                  validity on the contract",
@@ -584,6 +591,36 @@ mod tests {
         assert_eq!(codes(&readiness.blockers), vec![IssueCode::NothingToBill]);
         assert_eq!(codes(&readiness.warnings), vec![IssueCode::NotApproved]);
         assert!(readiness.draft.is_none());
+    }
+
+    #[test]
+    fn contract_starting_later_says_when() {
+        let mut firm = firm();
+        firm.contract.reference = Some("S00004".into());
+        firm.contract.start_date = Some(day("2026-12-04"));
+        firm.set_entry_state("t1", EntryState::Submitted);
+        let readiness = check(&firm.input(), None);
+        assert_eq!(
+            codes(&readiness.blockers),
+            vec![IssueCode::NotApproved, IssueCode::BeforeContractStart]
+        );
+        let blocker = &readiness.blockers[1];
+        assert_eq!(
+            blocker.message,
+            "contract S00004 (k1) starts on 2026-12-04, after the period 2026-11-01 to \
+             2026-11-30, so it has nothing to bill in it"
+        );
+        assert_eq!(
+            blocker.fix,
+            "bill the contract from its first month, 2026-12, on"
+        );
+
+        firm.contract.start_date = Some(day("2026-11-30"));
+        assert_eq!(
+            codes(&check(&firm.input(), None).blockers),
+            vec![IssueCode::NotApproved, IssueCode::NothingToBill],
+            "a contract that starts within the period gets the usual advice"
+        );
     }
 
     #[test]

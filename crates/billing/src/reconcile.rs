@@ -112,6 +112,8 @@ pub struct Entry {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Reconciliation {
     pub contract: String,
+    /// Number in the source system, such as the Odoo sale order number.
+    pub reference: Option<String>,
     pub period: Period,
     pub entries: Vec<Entry>,
 }
@@ -180,6 +182,7 @@ pub fn reconcile(input: &BillingInput) -> Reconciliation {
 
     Reconciliation {
         contract: input.contract.id.clone(),
+        reference: input.contract.reference.clone(),
         period,
         entries,
     }

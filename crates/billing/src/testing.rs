@@ -51,6 +51,8 @@ impl Fixture {
         Fixture {
             contract: Contract {
                 id: "k1".into(),
+                reference: None,
+                start_date: None,
                 currency,
                 rate_card,
                 cap: None,

@@ -301,6 +301,8 @@ fn books() -> Books {
     Books {
         contract: Contract {
             id: "k-acme".into(),
+            reference: None,
+            start_date: None,
             currency: eur(),
             rate_card,
             cap: Some(dec!(60000)),

@@ -5,20 +5,21 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Subcommand;
-use steward_domain::{Actor, CommandContext, Kind};
+use steward_domain::{Actor, CommandContext, DomainError};
 use steward_engine::billing::{BillingPeriod, DraftOutcome, Selection};
 
-use crate::StoreArgs;
+use crate::ExistingStoreArgs;
 use crate::commands::open_engine;
 
 #[derive(clap::Args)]
 pub struct BillingArgs {
     #[command(flatten)]
-    store: StoreArgs,
+    store: ExistingStoreArgs,
     /// Billing month as YYYY-MM; the current month when unset.
     #[arg(long)]
     period: Option<String>,
-    /// Only this contract id; every active or closed contract when unset.
+    /// Only this contract, by id or reference (such as an Odoo sale order number); every
+    /// active or closed contract when unset.
     #[arg(long)]
     contract: Option<String>,
     /// Folder of rule files whose `billing` section (tax table, rounding) to install first.
@@ -32,7 +33,7 @@ pub struct BillingArgs {
 #[derive(clap::Args)]
 pub struct CompareArgs {
     #[command(flatten)]
-    store: StoreArgs,
+    store: ExistingStoreArgs,
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -74,6 +75,9 @@ pub async fn billing(command: BillingCommand) -> anyhow::Result<ExitCode> {
 async fn prepare(
     args: &BillingArgs,
 ) -> anyhow::Result<(std::sync::Arc<steward_engine::Engine>, Selection)> {
+    if let Some(dir) = &args.rules {
+        crate::serve::check_rules_folder(dir)?;
+    }
     let engine = open_existing(&args.store).await?;
     if let Some(dir) = &args.rules {
         let settings = steward_billing::settings::load_dir(dir).map_err(|diagnostics| {
@@ -85,33 +89,45 @@ async fn prepare(
         Some(text) => BillingPeriod::parse(text)?,
         None => BillingPeriod::of(engine.clock().now().date_naive()),
     };
-    if let Some(contract) = &args.contract {
-        check_contract(&engine, contract).await?;
-    }
-    Ok((
-        engine,
-        Selection {
-            period,
-            contract: args.contract.clone(),
-        },
-    ))
+    let contract = match &args.contract {
+        Some(key) => Some(find_contract(&engine, key).await?),
+        None => None,
+    };
+    Ok((engine, Selection { period, contract }))
 }
 
-/// Rejects a `--contract` id that names no contract, with where to find the ids.
-async fn check_contract(engine: &steward_engine::Engine, contract: &str) -> anyhow::Result<()> {
-    let id = contract.to_string();
+/// Finds the contract that a `--contract` id or reference names and returns its id. The
+/// error for an unknown key lists where contract ids and references are shown.
+async fn find_contract(engine: &steward_engine::Engine, key: &str) -> anyhow::Result<String> {
+    let owned = key.to_string();
     let found = steward_store::read_async(engine.store().clone(), move |tx| {
-        tx.record(Kind::Contract, &id)
+        match steward_engine::billing::find_contract(tx, &owned) {
+            Ok(contract) => Ok(Ok(contract.id)),
+            Err(steward_engine::EngineError::Store(error)) => Err(error),
+            Err(other) => Ok(Err(other)),
+        }
     })
     .await?;
-    if found.is_none() {
-        anyhow::bail!(
-            "contract {contract} not found; pass a contract id, as listed in parentheses after each \
-             contract by `steward billing readiness` without --contract, or by GET \
-             /api/v1/contracts"
-        );
+    match found {
+        Ok(id) => Ok(id),
+        Err(steward_engine::EngineError::Domain(DomainError::NotFound { .. })) => {
+            anyhow::bail!(
+                "no contract has the id or reference {key}; pass a contract id or its \
+                 reference (such as an Odoo sale order number), as `steward billing readiness` \
+                 lists them without --contract, or as GET /api/v1/contracts returns them"
+            )
+        }
+        Err(other) => Err(other.into()),
     }
-    Ok(())
+}
+
+/// Returns how the text output names a contract: its reference followed by its id in
+/// parentheses, or its id alone, so that either can be passed to `--contract`.
+fn label(id: &str, reference: Option<&str>) -> String {
+    match reference {
+        Some(reference) => format!("{reference} ({id})"),
+        None => id.to_string(),
+    }
 }
 
 fn money(amount: &Option<steward_domain::Money>) -> String {
@@ -126,11 +142,10 @@ async fn readiness(args: BillingArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     for contract in &report {
-        let label = contract.reference.as_deref().unwrap_or(&contract.contract);
         let verdict = if contract.ready { "ready" } else { "blocked" };
         println!(
-            "{label} ({}) {}: {verdict}, untaxed {}",
-            contract.contract,
+            "{} {}: {verdict}, untaxed {}",
+            label(&contract.contract, contract.reference.as_deref()),
             contract.period,
             money(&contract.untaxed)
         );
@@ -170,7 +185,7 @@ async fn draft(args: BillingArgs) -> anyhow::Result<ExitCode> {
                 };
                 println!(
                     "{} {verb}: invoice {}, untaxed {}, tax {}, total {}",
-                    d.reference.as_deref().unwrap_or(&d.contract),
+                    label(&d.contract, d.reference.as_deref()),
                     d.invoice,
                     money(&d.untaxed),
                     money(&d.tax),
@@ -181,7 +196,7 @@ async fn draft(args: BillingArgs) -> anyhow::Result<ExitCode> {
                 let codes: Vec<&str> = v.blockers.iter().map(|b| b.code.as_str()).collect();
                 println!(
                     "{} blocked: {}",
-                    v.reference.as_deref().unwrap_or(&v.contract),
+                    label(&v.contract, v.reference.as_deref()),
                     codes.join(", ")
                 );
             }
@@ -205,7 +220,11 @@ async fn reconcile(args: BillingArgs) -> anyhow::Result<ExitCode> {
         for entry in contract.open_entries() {
             println!(
                 "{} {} {}: {} ({})",
-                contract.contract, entry.source.kind, entry.source.id, entry.status, entry.reason
+                label(&contract.contract, contract.reference.as_deref()),
+                entry.source.kind,
+                entry.source.id,
+                entry.status,
+                entry.reason
             );
         }
     }
@@ -261,17 +280,9 @@ async fn compare_odoo(args: CompareArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Opens the database of a billing command, which only ever works on a firm already loaded, so
-/// that a misspelled path fails instead of creating an empty database.
+/// Opens the database of a billing command, which only ever works on a firm already loaded.
 async fn open_existing(
-    store: &StoreArgs,
+    store: &ExistingStoreArgs,
 ) -> anyhow::Result<std::sync::Arc<steward_engine::Engine>> {
-    if !store.database.is_file() {
-        anyhow::bail!(
-            "database {} not found; pass the file that `steward serve` or `steward sync` wrote \
-             with --database",
-            store.database.display()
-        );
-    }
-    open_engine(store).await
+    open_engine(&store.existing()?).await
 }

@@ -46,6 +46,38 @@ pub struct StoreArgs {
     durability: String,
 }
 
+/// The database of a command that only works on a firm already loaded, such as billing.
+#[derive(clap::Args, Clone)]
+pub struct ExistingStoreArgs {
+    /// SQLite database file; it must exist. `steward serve`, `steward sync odoo`, `steward
+    /// import toggl` and `steward generate` create it.
+    #[arg(long, env = "STEWARD_DATABASE", default_value = "steward.db")]
+    database: PathBuf,
+
+    /// `full` flushes every commit to disk before acknowledging it; `normal` flushes at
+    /// checkpoints, so a power loss can lose the last commits.
+    #[arg(long, env = "STEWARD_DURABILITY", default_value = "full", value_parser = ["full", "normal"])]
+    durability: String,
+}
+
+impl ExistingStoreArgs {
+    /// Returns the store arguments after checking that the database file exists, so that a
+    /// misspelled path fails instead of creating an empty database.
+    pub fn existing(&self) -> anyhow::Result<StoreArgs> {
+        if !self.database.is_file() {
+            anyhow::bail!(
+                "database {} not found; pass the file that `steward serve`, `steward sync odoo`, \
+                 `steward import toggl` or `steward generate` wrote, with --database",
+                self.database.display()
+            );
+        }
+        Ok(StoreArgs {
+            database: self.database.clone(),
+            durability: self.durability.clone(),
+        })
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the API server and the workers.

@@ -68,6 +68,10 @@ const EXAMPLE_RULES: &[(&str, &str)] = &[
         "rules/examples/templates.yaml",
         include_str!("../../../rules/examples/templates.yaml"),
     ),
+    (
+        "rules/examples/billing.yaml",
+        include_str!("../../../rules/examples/billing.yaml"),
+    ),
 ];
 
 /// Holds an exclusive lock beside the database, so two servers never share one SQLite file.
@@ -88,6 +92,9 @@ fn lock_database(database: &Path) -> anyhow::Result<File> {
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    if let Some(dir) = &args.rules {
+        check_rules_folder(dir)?;
+    }
     let _lock = lock_database(&args.store.database)?;
     let config = EngineConfig {
         inline_jobs: args.inline_actions,
@@ -227,11 +234,16 @@ async fn fill_demo(engine: &Arc<Engine>, install_examples: bool) -> anyhow::Resu
         if let Some(first) = diagnostics.first() {
             bail!("the bundled control settings do not compile: {first}");
         }
+        let (billing, diagnostics) = steward_billing::settings::compile_sources(&sources);
+        if let Some(first) = diagnostics.first() {
+            bail!("the bundled billing settings do not compile: {first}");
+        }
         engine.install_file_rules(rules).await?;
         engine.install_policies(approvals).await?;
         engine
             .install_control_settings(settings, Some("rules/examples".into()))
             .await?;
+        engine.install_billing_settings(billing).await?;
     }
     let people = steward_store::read_async(engine.store().clone(), |tx| {
         tx.count_records(Kind::Employee, None)
@@ -298,6 +310,26 @@ pub(crate) fn load_rules(
         }
     }
     steward_rules::load_dir_with_roles(dir, &roles)
+}
+
+/// Rejects a `--rules` path that is not a folder, before the folder's sections would each
+/// report it as an error of their own, or the database is created for nothing.
+pub(crate) fn check_rules_folder(dir: &Path) -> anyhow::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if dir.exists() {
+        bail!(
+            "the rules folder {} is a file, not a folder; pass the folder that holds the rule \
+             files, such as rules/examples",
+            dir.display()
+        );
+    }
+    bail!(
+        "the rules folder {} does not exist; pass the folder that holds the rule files, such as \
+         rules/examples, or leave out --rules",
+        dir.display()
+    )
 }
 
 pub(crate) fn folder_errors(

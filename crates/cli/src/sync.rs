@@ -1,7 +1,7 @@
 //! `steward sync odoo` and `steward odoo-replay`.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -46,7 +46,6 @@ pub enum SyncCommand {
 
 pub async fn sync(command: SyncCommand) -> anyhow::Result<ExitCode> {
     let SyncCommand::Odoo(args) = command;
-    let engine = open_engine(&args.store).await?;
     let config = steward_odoo::OdooConfig {
         url: args.url.clone(),
         db: args.db.clone(),
@@ -63,9 +62,23 @@ pub async fn sync(command: SyncCommand) -> anyhow::Result<ExitCode> {
     };
     let client = steward_odoo::OdooClient::with_timeouts(config, timeouts)
         .with_context(|| format!("cannot set up a client for {}", args.url))?;
-    let report = steward_odoo::sync_with_client(&engine, &client, &options)
+    // Log in before opening the database, so that a wrong URL, database or login leaves no
+    // new empty database behind.
+    client
+        .authenticate()
         .await
         .with_context(|| format!("the sync from {} failed", args.url))?;
+    let new_database = !args.store.database.exists();
+    let engine = open_engine(&args.store).await?;
+    let report = match steward_odoo::sync_with_client(&engine, &client, &options).await {
+        Ok(report) => report,
+        Err(error) => {
+            if new_database {
+                remove_if_empty(engine, &args.store.database).await;
+            }
+            return Err(error).with_context(|| format!("the sync from {} failed", args.url));
+        }
+    };
     engine.drain().await?;
     let controls = engine.run_controls().await?;
     engine.drain().await?;
@@ -102,6 +115,33 @@ pub async fn sync(command: SyncCommand) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Removes the database that this run created when the failed sync wrote no event into it,
+/// so that the next attempt starts as the first did. A database with events is kept: the next
+/// sync continues from what it holds.
+async fn remove_if_empty(engine: std::sync::Arc<steward_engine::Engine>, database: &Path) {
+    let store = engine.store().clone();
+    let events = steward_store::read_async(store, |tx| tx.count_events()).await;
+    drop(engine);
+    match events {
+        Ok(0) => {
+            for suffix in ["", "-wal", "-shm", "-journal"] {
+                let path = PathBuf::from(format!("{}{suffix}", database.display()));
+                if let Err(error) = std::fs::remove_file(&path)
+                    && error.kind() != std::io::ErrorKind::NotFound
+                {
+                    tracing::warn!(path = %path.display(), %error,
+                        "cannot remove the database the failed sync created");
+                }
+            }
+        }
+        Ok(_) => {}
+        Err(error) => {
+            tracing::warn!(database = %database.display(), %error,
+                "cannot check whether the failed sync wrote anything; the database is kept");
+        }
+    }
 }
 
 /// Returns the open `handoff_no_template` findings: won deals that got no project because no

@@ -122,10 +122,7 @@ async fn odoo_firm_is_gated_drafted_and_reconciled() {
     let orders: Vec<&str> = by_order.keys().map(String::as_str).collect();
     assert_eq!(orders, ["S00004", "S00020", "S00021", "S00022", "S00023"]);
     // S00004 was confirmed on 2026-12-04, after November.
-    assert_eq!(
-        codes(&by_order["S00004"]),
-        ["nothing_to_bill", "before_contract_start"]
-    );
+    assert_eq!(codes(&by_order["S00004"]), ["before_contract_start"]);
     assert_eq!(codes(&by_order["S00020"]), ["nothing_to_bill"]);
     assert_eq!(codes(&by_order["S00021"]), ["not_approved"]);
     assert_eq!(codes(&by_order["S00022"]), ["not_approved"]);
@@ -459,12 +456,113 @@ async fn unknown_contract_names_the_fix() {
         ]);
         assert_eq!(code, 1, "{command}: {stderr}");
         assert!(
-            stderr.contains("contract NOPE not found; pass a contract id"),
+            stderr.contains("no contract has the id or reference NOPE; pass a contract id"),
             "{command}: {stderr}"
         );
         assert!(
-            stderr.contains("`steward billing readiness` without --contract"),
+            stderr.contains("`steward billing readiness` lists them without --contract"),
             "{command}: {stderr}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contract_option_takes_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = synced_firm(dir.path()).await;
+    let report = billing(
+        &["readiness", "--period", PERIOD, "--contract", "S00004"],
+        &database,
+    );
+    let contracts = report.as_array().unwrap();
+    assert_eq!(contracts.len(), 1, "{report}");
+    assert_eq!(contracts[0]["reference"], "S00004");
+    let id = contracts[0]["contract"].as_str().unwrap();
+    let message = contracts[0]["blockers"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("contract S00004 ({id})")),
+        "{message}"
+    );
+
+    let (code, text, stderr) = steward(&[
+        "billing",
+        "draft",
+        "--period",
+        PERIOD,
+        "--contract",
+        "S00004",
+        "--database",
+        &database,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        text.starts_with(&format!("S00004 ({id}) blocked: ")),
+        "{text}"
+    );
+
+    let (code, text, stderr) = steward(&[
+        "billing",
+        "reconcile",
+        "--period",
+        "2026-12",
+        "--contract",
+        "S00021",
+        "--database",
+        &database,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let first = text.lines().next().unwrap_or_default();
+    assert!(first.starts_with("S00021 ("), "{text}");
+
+    let server = Server::start(dir.path(), &[]).await;
+    let path = format!("/api/v1/billing-readiness?period={PERIOD}&contract=S00004");
+    let by_reference = server.get(&path).await;
+    assert_eq!(by_reference["items"][0]["contract"], id, "{by_reference}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_firm_has_contracts_to_draft() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--demo"]).await;
+    let findings = common::all(&server, "findings?state=open").await;
+    drop(server);
+    // The example billing section leaves the planted exceptions for the controls to find.
+    for control in [
+        "daily_hours",
+        "approver_missing",
+        "self_approval",
+        "time_on_closed_or_missing_project",
+        "overlapping_entries",
+    ] {
+        assert!(
+            findings.iter().any(|f| f["control"] == control),
+            "no open {control} finding"
+        );
+    }
+
+    // The demo firm's time spans the months before today, so each of them is checked.
+    let database = dir.path().join("firm.db").to_str().unwrap().to_string();
+    let today = chrono::Utc::now().date_naive();
+    let mut ready_months = Vec::new();
+    for back in 1..=4 {
+        let month = today - chrono::Months::new(back);
+        let period = month.format("%Y-%m").to_string();
+        let report = billing(&["readiness", "--period", &period], &database);
+        let contracts = report.as_array().unwrap();
+        for contract in contracts {
+            assert!(
+                !codes(contract).contains(&"tax_unavailable".to_string()),
+                "{period}: {contract}"
+            );
+        }
+        let ready = contracts.iter().filter(|c| c["ready"] == true).count();
+        if ready > 0 {
+            ready_months.push((period, ready));
+        }
+    }
+    let Some((period, ready)) = ready_months.first() else {
+        panic!("no contract of the demo firm is ready in the four months before {today}");
+    };
+    let drafts = billing(&["draft", "--period", period], &database);
+    assert_eq!(drafts["created"], *ready, "{drafts}");
 }

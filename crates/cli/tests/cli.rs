@@ -147,6 +147,23 @@ fn billing_rejects_a_missing_database() {
 }
 
 #[test]
+fn billing_help_says_the_database_must_exist() {
+    for command in ["readiness", "draft", "reconcile", "compare-odoo"] {
+        let (code, stdout, stderr) = steward(&["billing", command, "--help"]);
+        assert_eq!(code, 0, "{command}: {stderr}");
+        assert!(
+            !stdout.contains("created when missing"),
+            "{command}: {stdout}"
+        );
+        assert!(
+            stdout.contains("SQLite database file; it must exist"),
+            "{command}: {stdout}"
+        );
+        assert!(stdout.contains("`steward generate`"), "{command}: {stdout}");
+    }
+}
+
+#[test]
 fn compare_odoo_explains_it_has_no_period() {
     let (code, stdout, _) = steward(&["billing", "compare-odoo", "--help"]);
     assert_eq!(code, 0, "{stdout}");
@@ -319,4 +336,47 @@ fn rules_simulate_reports_over_history() {
         database,
     ]);
     assert_eq!(code, 1, "{stdout}");
+}
+
+#[test]
+fn missing_rules_folder_names_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("no-such-rules");
+    let folder = folder.to_str().unwrap();
+    let database = dir.path().join("firm.db");
+    let database = database.to_str().unwrap();
+    let runs: [&[&str]; 2] = [
+        &[
+            "serve",
+            "--rules",
+            folder,
+            "--database",
+            database,
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        &[
+            "billing",
+            "readiness",
+            "--rules",
+            folder,
+            "--database",
+            database,
+        ],
+    ];
+    for args in runs {
+        let (code, _, stderr) = steward(args);
+        assert_eq!(code, 1, "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!("the rules folder {folder} does not exist")),
+            "{args:?}: {stderr}"
+        );
+        assert!(stderr.contains("leave out --rules"), "{args:?}: {stderr}");
+        assert!(!stderr.contains(":0:0"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("billing"), "{args:?}: {stderr}");
+    }
+    assert!(
+        !std::path::Path::new(database).exists(),
+        "a start that failed on its rules folder created the database"
+    );
 }

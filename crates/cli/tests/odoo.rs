@@ -500,3 +500,71 @@ async fn odoo_controls_flag_the_synced_records() {
         assert_eq!(finding["severity"], severity, "{finding}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_first_sync_leaves_no_database() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let odoo = format!("http://{}", listener.local_addr().unwrap());
+    let replay = steward_odoo_replay::Replay::load(&shared_data().join("odoo17-jsonrpc")).unwrap();
+    tokio::spawn(replay.clone().serve(listener));
+    let closed = {
+        let unused = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", unused.local_addr().unwrap())
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("firm.db");
+    let path = database.to_str().unwrap();
+
+    // A wrong password, a wrong Odoo database and a closed port fail at the login.
+    let cases = [
+        (odoo.as_str(), "steward_demo", "wrong", "rejected the login"),
+        (odoo.as_str(), "no_such_db", "admin", "no_such_db"),
+        (closed.as_str(), "steward_demo", "admin", closed.as_str()),
+    ];
+    for (url, db, password, expected) in cases {
+        let (code, _, stderr) = steward(&[
+            "sync",
+            "odoo",
+            "--url",
+            url,
+            "--db",
+            db,
+            "--login",
+            "admin",
+            "--password",
+            password,
+            "--database",
+            path,
+        ]);
+        assert_eq!(code, 1, "{url} {db} {password}: {stderr}");
+        assert!(
+            stderr.to_lowercase().contains(&expected.to_lowercase()),
+            "{url} {db} {password}: {stderr}"
+        );
+        assert!(!database.exists(), "{url} {db} {password} left {path}");
+    }
+
+    // A read that fails after the login, before anything is written, removes the new file.
+    replay.inject_fault(
+        "res.partner",
+        steward_odoo_replay::Fault::Http {
+            status: 500,
+            body: "Internal Server Error".into(),
+        },
+    );
+    let (code, _, stderr) = steward(&sync_args(&odoo, path));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("the sync from"), "{stderr}");
+    let left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(left.is_empty(), "the failed sync left {left:?}");
+
+    // Once Odoo answers, the same path gets the firm.
+    replay.clear_faults();
+    let (code, _, stderr) = steward(&sync_args(&odoo, path));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(database.exists());
+}

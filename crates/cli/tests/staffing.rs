@@ -506,7 +506,7 @@ async fn staffing_rejects_bad_input() {
         assert_eq!(error["code"], "invalid_request", "{query}: {body}");
         let message = error["message"].as_str().unwrap();
         assert!(
-            message.starts_with(&format!("invalid parameter {field}: ")),
+            message.starts_with(&format!("invalid parameter {field}={value}: ")),
             "{query}: {message}"
         );
         assert_eq!(error["details"][0]["field"], field, "{query}: {body}");

@@ -254,3 +254,37 @@ fn webhook_commands_manage_endpoints() {
         "{out}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoint_bodies_name_no_rust_types() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]).await;
+    for (path, body) in [
+        ("outbound", json!([])),
+        ("outbound", json!({"id": 5, "url": "http://127.0.0.1:9/"})),
+        ("outbound/none", json!([])),
+        ("inbound", json!([])),
+        ("inbound", json!({"id": "x", "verification": ["token"]})),
+    ] {
+        let method = if path.contains('/') {
+            reqwest::Method::PATCH
+        } else {
+            reqwest::Method::POST
+        };
+        let response = server
+            .client
+            .request(method, format!("{}/api/v1/webhooks/{path}", server.base))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let answer: Value = response.json().await.unwrap();
+        assert!(status == 400 || status == 422, "{path} {body}: {answer}");
+        let message = answer["error"]["message"].as_str().unwrap();
+        for leak in ["struct ", "enum ", "Request", "Change", "Config"] {
+            assert!(!message.contains(leak), "{path} {body}: {message}");
+        }
+    }
+}

@@ -22,7 +22,7 @@ use steward_store::Page;
 
 use crate::AppState;
 use crate::auth::Principal;
-use crate::error::{ApiError, parameter_error};
+use crate::error::{ApiError, json_body, parameter_error};
 use crate::paging::{Paging, reject_unknown};
 
 /// Roles that read every request; others see their own and those they decide.
@@ -199,14 +199,6 @@ pub struct OpenBody {
     pub period: Option<String>,
 }
 
-fn json_body<T: serde::de::DeserializeOwned>(
-    payload: Result<Json<Value>, JsonRejection>,
-) -> Result<T, ApiError> {
-    let Json(value) = payload?;
-    serde_json::from_value(value)
-        .map_err(|e| ApiError::invalid(format!("the body is not valid: {e}")))
-}
-
 /// Opens a request, or returns the open one about the same thing.
 pub async fn open(
     State(state): State<AppState>,
@@ -214,7 +206,10 @@ pub async fn open(
     payload: Result<Json<Value>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     principal.require_writer()?;
-    let body: OpenBody = json_body(payload)?;
+    let body: OpenBody = json_body(
+        payload,
+        r#"{"kind": "write_off", "subject": {"kind": "timesheet", "id": "<id>"}}"#,
+    )?;
     if !steward_domain::kinds::APPROVAL_KINDS.contains(&body.kind.as_str()) {
         return Err(parameter_error(
             "kind",
@@ -328,7 +323,8 @@ pub async fn decision(
     } else {
         serde_json::from_slice(&body).map_err(|e| {
             ApiError::invalid(format!(
-                "the body is not valid: {e}; send {{\"comment\": \"...\"}} or nothing"
+                "the body is not valid: {}; send {{\"comment\": \"...\"}} or nothing",
+                crate::error::without_type_names(&e.to_string())
             ))
         })?
     };

@@ -16,7 +16,7 @@ use steward_engine::billing::{BillingPeriod, Selection};
 
 use crate::AppState;
 use crate::auth::Principal;
-use crate::error::{ApiError, parameter_error};
+use crate::error::{ApiError, json_body, parameter_error};
 use crate::paging::{DEFAULT_LIMIT, reject_unknown};
 
 /// Roles that read billing: everyone but employees.
@@ -119,16 +119,14 @@ pub struct DraftBody {
     pub contract: Option<String>,
 }
 
-/// `POST /api/v1/billing-drafts` with `{"period": "YYYY-MM", "contract": "<id>"}`.
+/// `POST /api/v1/billing-drafts` with `{"period": "YYYY-MM", "contract": "<id or reference>"}`.
 pub async fn draft(
     State(state): State<AppState>,
     principal: Principal,
     payload: Result<Json<Value>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     principal.require(DRAFTERS, "draft invoices")?;
-    let Json(value) = payload?;
-    let body: DraftBody = serde_json::from_value(value)
-        .map_err(|e| ApiError::invalid(format!("the body is not valid: {e}")))?;
+    let body: DraftBody = json_body(payload, r#"{"period": "2026-11"}"#)?;
     let period = BillingPeriod::parse(&body.period).map_err(|_| {
         parameter_error(
             "period",
@@ -228,12 +226,13 @@ pub fn openapi_paths() -> Map<String, Value> {
     let contract = query(
         "contract",
         false,
-        "one contract id; every active or closed contract when unset",
+        "one contract, by id or reference (such as an Odoo sale order number); every active \
+         or closed contract when unset",
     );
     let cursor = query("cursor", false, "the `next_cursor` of the previous page");
     let limit = json!({"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": steward_store::MAX_PAGE, "default": DEFAULT_LIMIT}});
     let issue = json!({"type": "object", "properties": {
-        "code": {"type": "string", "description": "stable code such as not_approved, not_accepted, missing_rate, cap_exceeded, purchase_order_exceeded, purchase_order_expired, purchase_order_missing, below_minimum_amount, tax_unavailable, nothing_to_bill, invalid_terms, draft_pending"},
+        "code": {"type": "string", "description": "stable code such as not_approved, not_accepted, missing_rate, cap_exceeded, purchase_order_exceeded, purchase_order_expired, purchase_order_missing, below_minimum_amount, tax_unavailable, nothing_to_bill, invalid_terms, draft_pending, before_contract_start"},
         "records": {"type": "array", "items": {"type": "object", "properties": {"kind": {"type": "string"}, "id": {"type": "string"}}}},
         "message": {"type": "string"}, "fix": {"type": "string"}}});
     let readiness = json!({"type": "object", "properties": {

@@ -197,9 +197,9 @@ impl From<JsonRejection> for ApiError {
             ),
             JsonRejection::JsonDataError(error) => ApiError::invalid(format!(
                 "the body does not have the expected fields: {}",
-                error.body_text().trim_start_matches(
+                without_type_names(error.body_text().trim_start_matches(
                     "Failed to deserialize the JSON body into the target type: "
-                )
+                ))
             )),
             other => {
                 ApiError::invalid(format!("the body is not valid JSON: {}", other.body_text()))
@@ -247,14 +247,126 @@ fn shorten_value(mut error: FieldError) -> FieldError {
     error
 }
 
-/// An error about one query parameter or header, with the value it had.
+/// An error about one query parameter or header, with the value it had. The message names
+/// both, as in `invalid parameter period=11/2026: is not a month`, and so does `details`.
 pub fn parameter_error(name: &str, value: &str, message: impl Into<String>) -> ApiError {
     let detail = shorten_value(FieldError::new(
         name,
         &Value::String(value.to_string()),
         message,
     ));
-    let mut error = ApiError::invalid(format!("invalid parameter {detail}"));
+    let value_text = detail.value.as_str().unwrap_or_default();
+    let message = if value_text.is_empty() {
+        format!("invalid parameter {name}: {}", detail.message)
+    } else {
+        format!("invalid parameter {name}={value_text}: {}", detail.message)
+    };
+    let mut error = ApiError::invalid(message);
     error.details = vec![detail];
     error
+}
+
+/// Reads a JSON request body into `T`. `example` is a body of the expected form, such as
+/// `{"period": "2026-11"}`, which the error shows in place of the Rust type name that serde
+/// reports.
+pub fn json_body<T: serde::de::DeserializeOwned>(
+    payload: Result<Json<Value>, JsonRejection>,
+    example: &str,
+) -> Result<T, ApiError> {
+    let Json(value) = payload?;
+    if !value.is_object() {
+        return Err(ApiError::invalid(format!(
+            "the body must be a JSON object such as {example}, not {}",
+            json_type(&value)
+        )));
+    }
+    serde_json::from_value(value).map_err(|error| {
+        ApiError::invalid(format!(
+            "the body is not valid: {}; send a JSON object such as {example}",
+            without_type_names(&error.to_string())
+        ))
+    })
+}
+
+/// Returns the JSON type of `value` with its article, as error messages name it.
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "true or false",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Replaces the Rust type names in a serde message, such as `expected struct DraftBody`,
+/// with the JSON a client sends, because the names mean nothing outside this crate.
+pub fn without_type_names(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    loop {
+        let next = ["struct ", "enum "]
+            .iter()
+            .filter_map(|word| rest.find(word).map(|at| (at, *word)))
+            .min();
+        let Some((at, word)) = next else {
+            out.push_str(rest);
+            return out;
+        };
+        let name_start = at + word.len();
+        let name_len = rest[name_start..]
+            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len() - name_start);
+        let after_word_boundary = at == 0 || !rest[..at].ends_with(|c: char| c.is_alphanumeric());
+        let starts_upper = rest[name_start..].starts_with(|c: char| c.is_ascii_uppercase());
+        if name_len == 0 || !after_word_boundary || !starts_upper {
+            out.push_str(&rest[..name_start]);
+            rest = &rest[name_start..];
+            continue;
+        }
+        out.push_str(&rest[..at]);
+        out.push_str(if word == "struct " {
+            "a JSON object"
+        } else {
+            "one of the values the API documents"
+        });
+        rest = &rest[name_start + name_len..];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type_names_become_json_terms() {
+        assert_eq!(
+            without_type_names("invalid type: sequence, expected struct DraftBody"),
+            "invalid type: sequence, expected a JSON object"
+        );
+        assert_eq!(
+            without_type_names("invalid type: integer `5`, expected enum Role at line 1"),
+            "invalid type: integer `5`, expected one of the values the API documents at line 1"
+        );
+        assert_eq!(
+            without_type_names("unknown field `structure`, expected `period`"),
+            "unknown field `structure`, expected `period`"
+        );
+        assert_eq!(
+            without_type_names("the enum value is a struct of lower case"),
+            "the enum value is a struct of lower case"
+        );
+    }
+
+    #[test]
+    fn parameter_error_names_the_value() {
+        let error = parameter_error("period", "11/2026", "is not a month");
+        assert_eq!(
+            error.message,
+            "invalid parameter period=11/2026: is not a month"
+        );
+        let missing = parameter_error("period", "", "is required");
+        assert_eq!(missing.message, "invalid parameter period: is required");
+    }
 }

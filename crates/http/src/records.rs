@@ -16,7 +16,7 @@ use steward_store::{EventQuery, Page, RecordQuery, RunQuery};
 
 use crate::AppState;
 use crate::auth::Principal;
-use crate::error::{ApiError, parameter_error};
+use crate::error::{ApiError, json_body, parameter_error};
 use crate::paging::Paging;
 
 pub fn kind_of(collection: &str) -> Result<Kind, ApiError> {
@@ -364,10 +364,10 @@ pub async fn transition(
     principal: Principal,
     Path((collection, id)): Path<(String, String)>,
     headers: HeaderMap,
-    payload: Result<Json<TransitionRequest>, JsonRejection>,
+    payload: Result<Json<Value>, JsonRejection>,
 ) -> Result<(HeaderMap, Json<Record>), ApiError> {
     let kind = kind_of(&collection)?;
-    let Json(request) = payload?;
+    let request: TransitionRequest = json_body(payload, r#"{"state": "submitted"}"#)?;
     let parts = Parts {
         fields: Map::new(),
         id: None,

@@ -16,7 +16,7 @@ use steward_store::{
 
 use crate::AppState;
 use crate::auth::{Principal, new_secret, token_row};
-use crate::error::{ApiError, parameter_error};
+use crate::error::{ApiError, json_body, parameter_error};
 use crate::paging::{Paging, reject_unknown};
 use crate::records::kind_of;
 
@@ -101,7 +101,7 @@ pub async fn emit(
     State(state): State<AppState>,
     principal: Principal,
     headers: HeaderMap,
-    payload: Result<Json<EmitRequest>, JsonRejection>,
+    payload: Result<Json<Value>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Event>), ApiError> {
     principal.require_writer()?;
     if principal.role == "employee" {
@@ -109,7 +109,10 @@ pub async fn emit(
             "the role `employee` may not emit business events",
         ));
     }
-    let Json(request) = payload?;
+    let request: EmitRequest = json_body(
+        payload,
+        r#"{"name": "invoice.disputed", "record_kind": "invoice", "record_id": "<id>", "data": {}}"#,
+    )?;
     if let Some(prefix) = crate::policy::RESERVED_EVENT_PREFIXES
         .iter()
         .find(|p| request.name.starts_with(**p))
@@ -367,10 +370,10 @@ pub struct TokenCreated {
 pub async fn create_token(
     State(state): State<AppState>,
     principal: Principal,
-    payload: Result<Json<TokenRequest>, JsonRejection>,
+    payload: Result<Json<Value>, JsonRejection>,
 ) -> Result<(StatusCode, Json<TokenCreated>), ApiError> {
     principal.require(&["admin"], "create tokens")?;
-    let Json(request) = payload?;
+    let request: TokenRequest = json_body(payload, r#"{"name": "n8n", "role": "integration"}"#)?;
     if let Some(employee) = &request.employee {
         let id = employee.clone();
         let found = steward_store::read_async(state.store.clone(), move |tx| {

@@ -24,7 +24,7 @@ use steward_webhooks::{
 
 use crate::AppState;
 use crate::auth::Principal;
-use crate::error::{ApiError, parameter_error};
+use crate::error::{ApiError, json_body, parameter_error};
 use crate::paging::{Paging, reject_unknown};
 
 /// Roles that may create, change, delete and resend.
@@ -116,10 +116,13 @@ async fn list_outbound(
 async fn create_outbound(
     State(state): State<AppState>,
     principal: Principal,
-    payload: Result<Json<OutboundRequest>, JsonRejection>,
+    payload: Result<Json<Value>, JsonRejection>,
 ) -> Result<(StatusCode, Json<OutboundCreated>), ApiError> {
     principal.require(MANAGERS, "create webhook endpoints")?;
-    let Json(request) = payload?;
+    let request: OutboundRequest = json_body(
+        payload,
+        r#"{"id": "billing", "url": "https://example.com/hook", "events": ["invoice.sent"]}"#,
+    )?;
     let created = service(&state)?
         .create_outbound(&state.engine, request)
         .await?;
@@ -146,10 +149,10 @@ async fn update_outbound(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
-    payload: Result<Json<OutboundChange>, JsonRejection>,
+    payload: Result<Json<Value>, JsonRejection>,
 ) -> Result<Json<OutboundEndpoint>, ApiError> {
     principal.require(MANAGERS, "change webhook endpoints")?;
-    let Json(change) = payload?;
+    let change: OutboundChange = json_body(payload, r#"{"enabled": false}"#)?;
     let endpoint = service(&state)?
         .update_outbound(&state.engine, &id, change)
         .await?;

@@ -227,6 +227,62 @@ async fn bad_bodies_get_clear_errors_and_store_nothing() {
 }
 
 #[tokio::test]
+async fn wrong_body_shapes_name_no_rust_types() {
+    let api = start().await;
+    let client = api
+        .created("/api/v1/clients", json!({"name": "Acme"}))
+        .await;
+    let transition = format!(
+        "/api/v1/clients/{}/transition",
+        client["id"].as_str().unwrap()
+    );
+    let cases = [
+        ("/api/v1/billing-drafts", r#"{"period": "2026-11"}"#),
+        (transition.as_str(), r#"{"state": "submitted"}"#),
+        (
+            "/api/v1/tokens",
+            r#"{"name": "n8n", "role": "integration"}"#,
+        ),
+        ("/api/v1/events", r#"{"name": "invoice.disputed""#),
+        ("/api/v1/approvals", r#"{"kind": "write_off""#),
+        ("/api/v1/clients", ""),
+    ];
+    for (path, example) in cases {
+        for body in [
+            json!([]),
+            json!("2026-11"),
+            json!({"period": ["2026-11"], "state": 5}),
+        ] {
+            let (status, answer) = api.post(path, body.clone()).await;
+            let message = answer["error"]["message"].as_str().unwrap_or_default();
+            assert!(
+                status == StatusCode::BAD_REQUEST || status == StatusCode::UNPROCESSABLE_ENTITY,
+                "{path} {body}: {status} {answer}"
+            );
+            for leak in ["struct ", "enum ", "Body", "Request", "Change"] {
+                assert!(!message.contains(leak), "{path} {body}: {message}");
+            }
+            if body.is_array() {
+                assert!(message.contains(example), "{path}: {message}");
+            }
+        }
+    }
+    let (_, answer) = api.post("/api/v1/billing-drafts", json!([])).await;
+    assert_eq!(
+        answer["error"]["message"],
+        r#"the body must be a JSON object such as {"period": "2026-11"}, not an array"#
+    );
+
+    let (status, answer) = api.get("/api/v1/billing-readiness?period=11/2026").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(
+        answer["error"]["message"],
+        "invalid parameter period=11/2026: is not a month; write it as YYYY-MM, such as 2026-11"
+    );
+    assert_eq!(answer["error"]["details"][0]["value"], "11/2026");
+}
+
+#[tokio::test]
 async fn transitions_and_versions_are_enforced() {
     let api = start().await;
     let employee = api

@@ -72,6 +72,27 @@ pub(crate) fn build(input: &BillingInput, ledger: &Ledger) -> Outcome {
     builder.finish()
 }
 
+/// Builds the issue raised when the period ends before the contract's start date, so none of
+/// its days are the contract's to bill. Returns `None` when the contract has started by then
+/// or its start date is unknown.
+pub(crate) fn before_contract_start(input: &BillingInput) -> Option<Issue> {
+    let start = input.contract.start_date?;
+    if input.period.end() >= start {
+        return None;
+    }
+    let first_month = start.format("%Y-%m");
+    Some(Issue::new(
+        IssueCode::BeforeContractStart,
+        vec![input.contract.record()],
+        format!(
+            "contract {} starts on {start}, after the period {}, so it has nothing to bill in it",
+            input.contract.label(),
+            input.period
+        ),
+        format!("bill the contract from its first month, {first_month}, on"),
+    ))
+}
+
 /// Builds the issue raised when nothing in the period is left to bill.
 pub(crate) fn nothing_to_bill(input: &BillingInput) -> Issue {
     Issue::new(
@@ -79,7 +100,7 @@ pub(crate) fn nothing_to_bill(input: &BillingInput) -> Issue {
         vec![input.contract.record()],
         format!(
             "contract {} has nothing ready to bill up to {}",
-            input.contract.id,
+            input.contract.label(),
             input.period.end()
         ),
         "approve the period's time and expenses, record milestone acceptances, or wait for \
@@ -258,7 +279,7 @@ impl<'a> Builder<'a> {
     }
 
     fn unknown_line(&mut self, line: &str, items: &[&BillableItem]) {
-        let contract = &self.input.contract.id;
+        let contract = self.input.contract.label();
         self.push_issue(Issue::new(
             IssueCode::UnknownContractLine,
             items.iter().map(|i| i.record()).collect(),
@@ -286,7 +307,7 @@ impl<'a> Builder<'a> {
                  contract {}, which bills in {}",
                 expenses.len(),
                 Money::round(total, currency),
-                self.input.contract.id,
+                self.input.contract.label(),
                 self.currency
             ),
             format!(
@@ -408,7 +429,7 @@ impl<'a> Builder<'a> {
         entries: &[&Ready],
     ) {
         let hours: Decimal = entries.iter().map(|e| e.quantity).sum();
-        let contract = &self.input.contract.id;
+        let contract = self.input.contract.label();
         let mut records: Vec<RecordRef> = entries.iter().map(|e| e.item.record()).collect();
         records.push(line.record());
         let person = match role {
@@ -756,7 +777,9 @@ impl<'a> Builder<'a> {
                 vec![item.record()],
                 format!(
                     "milestone {} is {amount} but contract {} bills in {}",
-                    item.id, self.input.contract.id, self.currency
+                    item.id,
+                    self.input.contract.label(),
+                    self.currency
                 ),
                 format!("give the milestone its amount in {}", self.currency),
             ));

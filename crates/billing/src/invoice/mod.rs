@@ -35,7 +35,7 @@ use crate::input::{BillingInput, Period};
 use crate::issue::Issue;
 use crate::quantity::{Ledger, Source};
 
-pub(crate) use build::{build, nothing_to_bill};
+pub(crate) use build::{before_contract_start, build, nothing_to_bill};
 pub use totals::{DocumentTotals, LineAmounts, LineTotals, compute_totals};
 
 /// Rounding policy of a document, recorded on the invoice: where amounts are rounded to the
@@ -186,6 +186,6 @@ pub fn draft(input: &BillingInput) -> Result<Draft, DraftError> {
         });
     }
     outcome.draft.ok_or_else(|| DraftError {
-        issues: vec![nothing_to_bill(input)],
+        issues: vec![before_contract_start(input).unwrap_or_else(|| nothing_to_bill(input))],
     })
 }

@@ -150,19 +150,6 @@ pub fn assess(
     if !others.is_empty() {
         extra.push(draft_pending(&others));
     }
-    if let Some(start) = books.record.date("start_date")
-        && period.period().end() < start
-    {
-        extra.push(Issue::new(
-            IssueCode::BeforeContractStart,
-            vec![books.record.reference()],
-            format!(
-                "the month {} ends before the contract starts on {start}",
-                period.label()
-            ),
-            format!("bill the contract from the month of {start} on"),
-        ));
-    }
     let override_request = overrides.get(&books.contract.id, &period);
     let input = books.input(period.period(), issue_date);
     let readiness = check_with(&input, override_request, extra);

@@ -103,7 +103,7 @@ pub fn load(index: &Index, contract: &Record, settings: &BillingSettings) -> Boo
                 "contract",
                 format!(
                     "contract {} has no valid currency; set its `currency` to an ISO 4217 code",
-                    contract.id
+                    super::contract_label(contract)
                 ),
             ));
             steward_domain::Currency::from_code("EUR").expect("EUR is a currency")
@@ -166,6 +166,8 @@ pub fn load(index: &Index, contract: &Record, settings: &BillingSettings) -> Boo
     Books {
         contract: Contract {
             id: contract.id.clone(),
+            reference: contract.text("reference").map(String::from),
+            start_date: contract.date("start_date"),
             currency,
             rate_card,
             cap: contract.decimal("cap"),

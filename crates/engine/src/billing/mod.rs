@@ -159,19 +159,23 @@ pub(crate) fn selected<'a>(
     selection: &Selection,
 ) -> Result<Vec<&'a steward_domain::Record>, DomainError> {
     match &selection.contract {
-        Some(id) => {
+        Some(key) => {
             let contract = index
                 .contracts
                 .iter()
-                .find(|c| &c.id == id)
-                .ok_or_else(|| DomainError::NotFound {
-                    kind: Kind::Contract,
-                    id: id.clone(),
-                })?;
+                .find(|c| &c.id == key)
+                .or_else(|| {
+                    index
+                        .contracts
+                        .iter()
+                        .find(|c| c.text("reference") == Some(key.as_str()))
+                })
+                .ok_or_else(|| contract_not_found(key))?;
             if !load::BILLED_STATES.contains(&contract.state.as_str()) {
                 return Err(DomainError::Invalid(format!(
-                    "contract {id} is {}; only active or closed contracts are billed, so \
+                    "contract {} is {}; only active or closed contracts are billed, so \
                      activate it first",
+                    contract_label(contract),
                     contract.state
                 )));
             }
@@ -191,16 +195,53 @@ pub(crate) fn read_index(
     selection: &Selection,
 ) -> Result<Index, EngineError> {
     match &selection.contract {
-        Some(id) => {
-            let contract = tx
-                .record(Kind::Contract, id)?
-                .ok_or_else(|| DomainError::NotFound {
-                    kind: Kind::Contract,
-                    id: id.clone(),
-                })?;
+        Some(key) => {
+            let contract = find_contract(tx, key)?;
             Ok(Index::for_contract(tx, contract)?)
         }
         None => Ok(Index::firm(tx)?),
+    }
+}
+
+/// Finds the contract that `key` names: by id, or else by its `reference`, such as the
+/// number of the Odoo sale order it mirrors.
+pub fn find_contract(
+    tx: &dyn steward_store::ReadTx,
+    key: &str,
+) -> Result<steward_domain::Record, EngineError> {
+    if let Some(contract) = tx.record(Kind::Contract, key)? {
+        return Ok(contract);
+    }
+    let mut query = index::by_field(Kind::Contract, "reference", key);
+    query.limit = 10;
+    let matches = tx.records(&query)?.items;
+    match matches.as_slice() {
+        [] => Err(contract_not_found(key).into()),
+        [contract] => Ok(contract.clone()),
+        several => {
+            let ids: Vec<&str> = several.iter().map(|c| c.id.as_str()).collect();
+            Err(DomainError::Invalid(format!(
+                "reference {key} names several contracts ({}); pass the id of one of them",
+                ids.join(", ")
+            ))
+            .into())
+        }
+    }
+}
+
+/// Builds the error for a contract key that is neither an id nor a reference.
+fn contract_not_found(key: &str) -> DomainError {
+    DomainError::NotFound {
+        kind: Kind::Contract,
+        id: key.to_string(),
+    }
+}
+
+/// Returns how messages name a contract: its reference followed by its id, or its id alone.
+pub fn contract_label(contract: &steward_domain::Record) -> String {
+    match contract.text("reference") {
+        Some(reference) => format!("{reference} ({})", contract.id),
+        None => contract.id.clone(),
     }
 }
 
