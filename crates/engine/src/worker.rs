@@ -99,13 +99,45 @@ impl Engine {
         })
         .await?;
         let count = jobs.len();
+        let claims: Vec<(String, u32)> = jobs.iter().map(|j| (j.id.clone(), j.attempts)).collect();
         let mut running = JoinSet::new();
         for job in jobs {
             let engine = Arc::clone(self);
             running.spawn(async move { engine.execute_job(job).await });
         }
-        while running.join_next().await.is_some() {}
+        // A job may run longer than one lease, as a controls run over a large firm does, or
+        // wait for one. Renewing the batch's leases every third of a lease keeps other
+        // workers from taking such a job over and running it a second time.
+        let period = (self.config.lease / 3).max(Duration::from_millis(10));
+        let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        loop {
+            tokio::select! {
+                joined = running.join_next() => if joined.is_none() { break },
+                _ = renew.tick() => self.renew_leases(&claims).await,
+            }
+        }
         Ok(count)
+    }
+
+    /// Extends the leases of the claimed jobs that still run. A finished job's lease is no
+    /// longer current, so its row is left as it is.
+    async fn renew_leases(&self, claims: &[(String, u32)]) {
+        let lease =
+            chrono::Duration::from_std(self.config.lease).unwrap_or(chrono::Duration::seconds(30));
+        let until = self.clock.now() + lease;
+        let claims = claims.to_vec();
+        let renewed = steward_store::write::<_, StoreError, _>(self.store.as_ref(), move |tx| {
+            let mut renewed = 0;
+            for (id, attempt) in &claims {
+                renewed += usize::from(tx.extend_lease(id, *attempt, until)?);
+            }
+            Ok(renewed)
+        })
+        .await;
+        match renewed {
+            Ok(renewed) => tracing::debug!(jobs = renewed, "renewed the leases of running jobs"),
+            Err(error) => tracing::warn!(%error, "renewing the leases of running jobs failed"),
+        }
     }
 
     /// Runs jobs until none is due; for tests and one-shot commands.

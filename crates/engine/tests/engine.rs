@@ -930,3 +930,85 @@ async fn simulation_replays_history_without_effects() {
     );
     assert_eq!(h.events(), events_before);
 }
+
+/// A job handler that counts its runs and takes `millis` of real time.
+struct Slow {
+    runs: Arc<std::sync::atomic::AtomicUsize>,
+    millis: u64,
+}
+
+impl steward_engine::outbound::JobHandler for Slow {
+    fn run<'a>(
+        &'a self,
+        _engine: &'a Arc<Engine>,
+        _job: &'a steward_store::Job,
+    ) -> steward_engine::outbound::BoxFuture<'a, Result<Value, EngineError>> {
+        Box::pin(async move {
+            self.runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::time::sleep(std::time::Duration::from_millis(self.millis)).await;
+            Ok(json!({}))
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_job_longer_than_its_lease_runs_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> =
+        SqliteStore::open(dir.path().join("steward.db"), SqliteOptions::default()).unwrap();
+    let clock = Arc::new(ManualClock::new("2026-12-04T10:00:00Z".parse().unwrap()));
+    let config = EngineConfig {
+        controls_on_change: false,
+        lease: std::time::Duration::from_millis(300),
+        ..EngineConfig::default()
+    };
+    let engine = Engine::new(store, clock.clone(), config);
+    let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    engine.register_handler(
+        "slow",
+        Arc::new(Slow {
+            runs: Arc::clone(&runs),
+            millis: 1_000,
+        }),
+    );
+    let now = engine.clock().now();
+    let job = steward_store::Job {
+        id: steward_domain::new_id(),
+        key: "slow/1".into(),
+        kind: "slow".into(),
+        run_id: None,
+        payload: json!({}),
+        state: JobState::Pending,
+        attempts: 0,
+        max_attempts: 3,
+        run_at: now,
+        lease_until: None,
+        last_error: None,
+        replays: 0,
+        created_at: now,
+        updated_at: now,
+    };
+    let id = job.id.clone();
+    steward_store::write(engine.store().as_ref(), move |tx| tx.insert_job(&job))
+        .await
+        .unwrap();
+
+    // One worker runs the job for a second, three leases long; a second worker keeps
+    // looking for due jobs, and expired leases, while the clock moves with real time.
+    let first = tokio::spawn({
+        let engine = Arc::clone(&engine);
+        async move { engine.run_due_jobs().await.unwrap() }
+    });
+    while !first.is_finished() {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        clock.advance(chrono::Duration::milliseconds(50));
+        engine.run_due_jobs().await.unwrap();
+    }
+    assert_eq!(first.await.unwrap(), 1);
+    assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let stored = read(engine.store().as_ref(), move |tx| tx.job(&id))
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.state, JobState::Succeeded);
+    assert_eq!(stored.attempts, 1, "no second claim took the job over");
+}

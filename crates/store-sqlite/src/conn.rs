@@ -1106,6 +1106,19 @@ impl WriteTx for Conn<'_> {
         Ok(updated == 1)
     }
 
+    fn extend_lease(
+        &mut self,
+        id: &str,
+        attempt: u32,
+        lease_until: DateTime<Utc>,
+    ) -> Fallible<bool> {
+        let updated = self.execute(
+            "UPDATE jobs SET lease_until = ?3 WHERE id = ?1 AND state = 'running' AND attempts = ?2",
+            params![id, attempt, ts(lease_until)],
+        )?;
+        Ok(updated == 1)
+    }
+
     fn fail_job(
         &mut self,
         id: &str,

@@ -44,6 +44,7 @@ pub fn run_all(make: Make) {
         ("jobs are claimed when due", jobs_claimed_when_due),
         ("jobs retry and die", jobs_retry_and_die),
         ("expired leases are released", expired_leases_released),
+        ("a running job's lease is extended", leases_extend),
         ("findings refresh and resolve", findings_refresh_and_resolve),
         ("runs record explanations", runs_record_explanations),
         ("rule versions are kept", rule_versions_kept),
@@ -694,6 +695,43 @@ fn expired_leases_released(store: &dyn Store) {
     })
     .unwrap();
     assert_eq!(late, 1);
+}
+
+fn leases_extend(store: &dyn Store) {
+    let j = job("long", t0());
+    let id = j.id.clone();
+    write(store, move |tx| tx.insert_job(&j)).unwrap();
+    let lease = t0() + Duration::seconds(30);
+    let claimed = write(store, move |tx| tx.claim_jobs(t0(), 1, lease)).unwrap();
+    let attempt = claimed[0].attempts;
+    let (i, later) = (id.clone(), t0() + Duration::seconds(60));
+    let extended = write(store, move |tx| tx.extend_lease(&i, attempt, later)).unwrap();
+    assert!(extended);
+    let released = write(store, move |tx| {
+        tx.release_expired_leases(t0() + Duration::seconds(45))
+    })
+    .unwrap();
+    assert_eq!(released, 0, "the extended lease runs until 60 s");
+
+    // A stale claim cannot extend the lease of the job's next attempt.
+    let released = write(store, move |tx| {
+        tx.release_expired_leases(t0() + Duration::seconds(61))
+    })
+    .unwrap();
+    assert_eq!(released, 1);
+    let retaken = t0() + Duration::seconds(100);
+    write(store, move |tx| {
+        tx.claim_jobs(t0() + Duration::seconds(61), 1, retaken)
+    })
+    .unwrap();
+    let (i, much_later) = (id.clone(), t0() + Duration::seconds(500));
+    let stale = write(store, move |tx| tx.extend_lease(&i, attempt, much_later)).unwrap();
+    assert!(!stale);
+    let released = write(store, move |tx| {
+        tx.release_expired_leases(t0() + Duration::seconds(101))
+    })
+    .unwrap();
+    assert_eq!(released, 1, "the stale claim left the new lease as it was");
 }
 
 fn findings_refresh_and_resolve(store: &dyn Store) {

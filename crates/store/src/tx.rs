@@ -135,6 +135,15 @@ pub trait WriteTx: ReadTx {
         attempt: u32,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
+    /// Extends the lease of a job still running under the claim that made `attempt`, so
+    /// that no other worker takes over a job that runs longer than one lease. Returns false
+    /// when the claim is no longer current.
+    fn extend_lease(
+        &mut self,
+        id: &str,
+        attempt: u32,
+        lease_until: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
     /// Records a failed attempt: retried at `retry_at`, or dead when `retry_at` is `None`.
     /// Fenced by `attempt` like [`WriteTx::complete_job`].
     fn fail_job(
