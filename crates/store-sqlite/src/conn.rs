@@ -482,6 +482,12 @@ impl ReadTx for Conn<'_> {
         Ok(count as u64)
     }
 
+    fn last_event_seq(&self) -> Fallible<Option<i64>> {
+        self.conn
+            .query_row("SELECT max(seq) FROM events", [], |r| r.get(0))
+            .map_err(sql_error)
+    }
+
     fn external_link(&self, key: &ExternalKey) -> Fallible<Option<ExternalLink>> {
         self.one(
             "SELECT system, model, external_id, record_kind, record_id, source_version \

@@ -416,6 +416,7 @@ fn aggregates_sum_exactly(store: &dyn Store) {
 fn events_keep_order(store: &dyn Store) {
     let record = client("Deco Addict");
     let events: Vec<Event> = (0..5).map(|_| event_for(&record)).collect();
+    assert_eq!(read(store, |tx| tx.last_event_seq()).unwrap(), None);
     let batch = events.clone();
     let seqs = write(store, move |tx| {
         batch
@@ -450,6 +451,10 @@ fn events_keep_order(store: &dyn Store) {
     let stored = read(store, move |tx| tx.event(&first)).unwrap().unwrap();
     assert_eq!(stored.actor, Actor::user("suite"));
     assert_eq!(read(store, |tx| tx.count_events()).unwrap(), 5);
+    assert_eq!(
+        read(store, |tx| tx.last_event_seq()).unwrap(),
+        seqs.last().copied()
+    );
 }
 
 fn failed_write_rolls_back_alone(store: &dyn Store) {

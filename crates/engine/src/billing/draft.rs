@@ -259,7 +259,7 @@ fn write_group(
             let settings = stored_settings(tx)?;
             let index = Index::for_contract(tx, candidate.contract.clone())?;
             let overrides = Overrides::read(tx)?;
-            let Some(contract) = index.contracts.first() else {
+            let Some(contract) = index.contracts().first() else {
                 continue;
             };
             let books = load::load(&index, contract, &settings);

@@ -9,15 +9,31 @@
 //! so one code path serves a single contract and the whole firm.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde_json::Value;
 use steward_domain::{Kind, Record};
 use steward_store::{ReadTx, RecordQuery, StoreError};
 
-/// Billing's records, grouped by the fields the loader follows.
-#[derive(Default)]
+/// Billing's records, grouped by the fields the loader follows: the firm's records, shared,
+/// and the time entries and expenses of the contract read last.
 pub struct Index {
-    pub contracts: Vec<Record>,
+    firm: Arc<Firm>,
+    /// The time entries and expenses read last, those of one contract: time by its line,
+    /// and expenses and time without a line by project.
+    entries_by_line: HashMap<String, Vec<Record>>,
+    entries_by_project: HashMap<String, Vec<Record>>,
+    /// Timesheet entries by the invoice that their `invoice` field names.
+    entries_by_invoice: HashMap<String, Vec<Record>>,
+}
+
+/// The records billing reads besides time entries and expenses. They change rarely and are
+/// read by every contract's books, so workers whose transactions see the same records share
+/// one copy.
+#[derive(Default)]
+pub struct Firm {
+    /// In id order.
+    contracts: Vec<Record>,
     clients: HashMap<String, Record>,
     /// Billing role of each employee, for rate cards by role.
     roles: HashMap<String, Option<String>>,
@@ -27,16 +43,10 @@ pub struct Index {
     items_by_line: HashMap<String, Vec<Record>>,
     /// Milestones without a contract line.
     items_by_project: HashMap<String, Vec<Record>>,
-    /// The time entries and expenses read last, those of one contract: time by its line,
-    /// and expenses and time without a line by project.
-    entries_by_line: HashMap<String, Vec<Record>>,
-    entries_by_project: HashMap<String, Vec<Record>>,
     invoices: HashMap<String, Record>,
     invoices_by_contract: HashMap<String, Vec<String>>,
     invoice_lines_by_invoice: HashMap<String, Vec<Record>>,
     invoices_by_contract_line: HashMap<String, Vec<String>>,
-    /// Timesheet entries by the invoice that their `invoice` field names.
-    entries_by_invoice: HashMap<String, Vec<Record>>,
 }
 
 /// Reads every record matching `query`, page by page.
@@ -77,12 +87,11 @@ fn time_query(field: &str, value: &str, without_line: bool) -> RecordQuery {
     query
 }
 
-impl Index {
+impl Firm {
     /// Reads every contract, client, employee role, contract line, project, milestone,
-    /// invoice and invoice line of the store, one scan per kind. Time entries and expenses
-    /// are read per contract with [`Index::read_entries`].
-    pub fn firm(tx: &dyn ReadTx) -> Result<Index, StoreError> {
-        let mut index = Index::default();
+    /// invoice and invoice line of the store, one scan per kind.
+    pub fn read(tx: &dyn ReadTx) -> Result<Firm, StoreError> {
+        let mut index = Firm::default();
         tx.scan_records(Kind::Contract, &mut |r| {
             index.contracts.push(r);
             Ok(true)
@@ -116,6 +125,24 @@ impl Index {
             Ok(true)
         })?;
         Ok(index)
+    }
+}
+
+impl Index {
+    /// Reads the firm's records; time entries and expenses are read per contract with
+    /// [`Index::read_entries`].
+    pub fn firm(tx: &dyn ReadTx) -> Result<Index, StoreError> {
+        Ok(Index::sharing(Arc::new(Firm::read(tx)?)))
+    }
+
+    /// An index over firm records read before, with no entries read yet.
+    pub fn sharing(firm: Arc<Firm>) -> Index {
+        Index {
+            firm,
+            entries_by_line: HashMap::new(),
+            entries_by_project: HashMap::new(),
+            entries_by_invoice: HashMap::new(),
+        }
     }
 
     /// Replaces the time entries and expenses in the index with those of `contract`: the
@@ -152,13 +179,14 @@ impl Index {
 
     /// Reads the records of one contract through indexed queries.
     pub fn for_contract(tx: &dyn ReadTx, contract: Record) -> Result<Index, StoreError> {
-        let mut index = Index::default();
+        let mut firm = Firm::default();
         if let Some(client) = contract.ref_id("client")
             && let Some(record) = tx.record(Kind::Client, client)?
         {
-            index.clients.insert(record.id.clone(), record);
+            firm.clients.insert(record.id.clone(), record);
         }
         let lines = all_records(tx, by_field(Kind::ContractLine, "contract", &contract.id))?;
+        let line_ids: Vec<String> = lines.iter().map(|l| l.id.clone()).collect();
         let mut projects: Vec<String> =
             all_records(tx, by_field(Kind::Project, "contract", &contract.id))?
                 .into_iter()
@@ -173,8 +201,8 @@ impl Index {
         projects.dedup();
 
         let mut items: HashMap<String, Record> = HashMap::new();
-        for line in &lines {
-            for record in all_records(tx, by_field(Kind::Milestone, "contract_line", &line.id))? {
+        for line in &line_ids {
+            for record in all_records(tx, by_field(Kind::Milestone, "contract_line", line))? {
                 items.insert(record.id.clone(), record);
             }
         }
@@ -184,15 +212,11 @@ impl Index {
             }
         }
         for line in lines {
-            index.add_line(line);
+            firm.add_line(line);
         }
-        for project in projects {
-            index
-                .projects_by_contract
-                .entry(contract.id.clone())
-                .or_default()
-                .push(project);
-        }
+        firm.projects_by_contract
+            .insert(contract.id.clone(), projects);
+        let mut index = Index::sharing(Arc::new(firm));
         index.read_entries(tx, &contract.id)?;
 
         let mut employees: Vec<String> = index
@@ -204,24 +228,27 @@ impl Index {
             .collect();
         employees.sort();
         employees.dedup();
+        // Entries may name an invoice that traces nothing to them, such as a mirrored one.
+        let named: Vec<String> = items
+            .values()
+            .chain(index.entries_by_line.values().flatten())
+            .chain(index.entries_by_project.values().flatten())
+            .filter_map(|r| r.ref_id("invoice").map(String::from))
+            .collect();
+        let firm = Arc::get_mut(&mut index.firm).expect("the index is not shared yet");
         for employee in employees {
             if let Some(record) = tx.record(Kind::Employee, &employee)? {
-                index.add_employee(&record);
+                firm.add_employee(&record);
             }
         }
 
-        let lines: Vec<String> = index
-            .lines(&contract.id)
-            .iter()
-            .map(|l| l.id.clone())
-            .collect();
         let mut invoices: HashMap<String, Record> =
             all_records(tx, by_field(Kind::Invoice, "contract", &contract.id))?
                 .into_iter()
                 .map(|r| (r.id.clone(), r))
                 .collect();
         let mut invoice_lines = Vec::new();
-        for line in &lines {
+        for line in &line_ids {
             for invoice_line in all_records(tx, by_field(Kind::InvoiceLine, "contract_line", line))?
             {
                 if let Some(id) = invoice_line.ref_id("invoice")
@@ -233,13 +260,6 @@ impl Index {
                 invoice_lines.push(invoice_line);
             }
         }
-        // Entries may name an invoice that traces nothing to them, such as a mirrored one.
-        let named: Vec<String> = items
-            .values()
-            .chain(index.entries_by_line.values().flatten())
-            .chain(index.entries_by_project.values().flatten())
-            .filter_map(|r| r.ref_id("invoice").map(String::from))
-            .collect();
         for id in named {
             if !invoices.contains_key(&id)
                 && let Some(invoice) = tx.record(Kind::Invoice, &id)?
@@ -258,18 +278,156 @@ impl Index {
         let mut items: Vec<Record> = items.into_values().collect();
         items.sort_by(|a, b| a.id.cmp(&b.id));
         for item in items {
-            index.add_item(item);
+            firm.add_item(item);
         }
         let mut invoices: Vec<Record> = invoices.into_values().collect();
         invoices.sort_by(|a, b| a.id.cmp(&b.id));
         for invoice in invoices {
-            index.add_invoice(invoice);
+            firm.add_invoice(invoice);
         }
         for line in invoice_lines {
-            index.add_invoice_line(line);
+            firm.add_invoice_line(line);
         }
-        index.contracts.push(contract);
+        firm.contracts.push(contract);
         Ok(index)
+    }
+
+    /// Files an expense under its project; an expense is billed on its project's contract.
+    fn add_expense(&mut self, expense: Record) {
+        if let Some(project) = expense.ref_id("project") {
+            self.entries_by_project
+                .entry(project.to_string())
+                .or_default()
+                .push(expense);
+        }
+    }
+
+    /// Files a time entry under its line, else its project, and under the invoice it names.
+    fn add_time(&mut self, entry: Record) {
+        if let Some(invoice) = entry.ref_id("invoice") {
+            self.entries_by_invoice
+                .entry(invoice.to_string())
+                .or_default()
+                .push(entry.clone());
+        }
+        let line = entry.ref_id("contract_line").map(String::from);
+        match (line, entry.ref_id("project").map(String::from)) {
+            (Some(line), _) => self.entries_by_line.entry(line).or_default().push(entry),
+            (None, Some(project)) => self
+                .entries_by_project
+                .entry(project)
+                .or_default()
+                .push(entry),
+            (None, None) => {}
+        }
+    }
+
+    /// Returns every contract the index read, in id order.
+    pub fn contracts(&self) -> &[Record] {
+        &self.firm.contracts
+    }
+
+    /// Returns the contract `id`; the contracts are kept in id order.
+    pub fn contract(&self, id: &str) -> Option<&Record> {
+        self.firm
+            .contracts
+            .binary_search_by(|c| c.id.as_str().cmp(id))
+            .ok()
+            .map(|at| &self.firm.contracts[at])
+    }
+
+    pub fn client(&self, id: &str) -> Option<&Record> {
+        self.firm.clients.get(id)
+    }
+
+    pub fn role(&self, employee: &str) -> Option<&str> {
+        self.firm.roles.get(employee).and_then(|r| r.as_deref())
+    }
+
+    pub fn lines(&self, contract: &str) -> &[Record] {
+        self.firm
+            .lines_by_contract
+            .get(contract)
+            .map_or(&[], Vec::as_slice)
+    }
+
+    pub fn projects(&self, contract: &str) -> &[String] {
+        self.firm
+            .projects_by_contract
+            .get(contract)
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Returns the milestones of `line` and the time entries read for it.
+    pub fn items_of_line(&self, line: &str) -> impl Iterator<Item = &Record> {
+        let items = self
+            .firm
+            .items_by_line
+            .get(line)
+            .map_or(&[][..], Vec::as_slice);
+        let time = self
+            .entries_by_line
+            .get(line)
+            .map_or(&[][..], Vec::as_slice);
+        items.iter().chain(time)
+    }
+
+    /// Returns the line-less milestones of `project`, and the expenses and line-less time
+    /// entries read for it.
+    pub fn items_of_project(&self, project: &str) -> impl Iterator<Item = &Record> {
+        let items = self
+            .firm
+            .items_by_project
+            .get(project)
+            .map_or(&[][..], Vec::as_slice);
+        let time = self
+            .entries_by_project
+            .get(project)
+            .map_or(&[][..], Vec::as_slice);
+        items.iter().chain(time)
+    }
+
+    pub fn invoice(&self, id: &str) -> Option<&Record> {
+        self.firm.invoices.get(id)
+    }
+
+    pub fn invoices_of_contract(&self, contract: &str) -> &[String] {
+        self.firm
+            .invoices_by_contract
+            .get(contract)
+            .map_or(&[], Vec::as_slice)
+    }
+
+    pub fn invoices_of_line(&self, line: &str) -> &[String] {
+        self.firm
+            .invoices_by_contract_line
+            .get(line)
+            .map_or(&[], Vec::as_slice)
+    }
+
+    pub fn invoice_lines(&self, invoice: &str) -> &[Record] {
+        self.firm
+            .invoice_lines_by_invoice
+            .get(invoice)
+            .map_or(&[], Vec::as_slice)
+    }
+
+    pub fn entries_of_invoice(&self, invoice: &str) -> &[Record] {
+        self.entries_by_invoice
+            .get(invoice)
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Returns every contract's invoices, for reports over the whole firm.
+    pub fn all_invoices(&self) -> impl Iterator<Item = &Record> {
+        self.firm.invoices.values()
+    }
+}
+
+impl Firm {
+    /// Returns every contract, in id order.
+    pub fn contracts(&self) -> &[Record] {
+        &self.contracts
     }
 
     fn add_employee(&mut self, employee: &Record) {
@@ -306,36 +464,6 @@ impl Index {
         }
     }
 
-    /// Files an expense under its project; an expense is billed on its project's contract.
-    fn add_expense(&mut self, expense: Record) {
-        if let Some(project) = expense.ref_id("project") {
-            self.entries_by_project
-                .entry(project.to_string())
-                .or_default()
-                .push(expense);
-        }
-    }
-
-    /// Files a time entry under its line, else its project, and under the invoice it names.
-    fn add_time(&mut self, entry: Record) {
-        if let Some(invoice) = entry.ref_id("invoice") {
-            self.entries_by_invoice
-                .entry(invoice.to_string())
-                .or_default()
-                .push(entry.clone());
-        }
-        let line = entry.ref_id("contract_line").map(String::from);
-        match (line, entry.ref_id("project").map(String::from)) {
-            (Some(line), _) => self.entries_by_line.entry(line).or_default().push(entry),
-            (None, Some(project)) => self
-                .entries_by_project
-                .entry(project)
-                .or_default()
-                .push(entry),
-            (None, None) => {}
-        }
-    }
-
     fn add_invoice(&mut self, invoice: Record) {
         if let Some(contract) = invoice.ref_id("contract") {
             self.invoices_by_contract
@@ -363,90 +491,5 @@ impl Index {
             .entry(invoice)
             .or_default()
             .push(line);
-    }
-
-    /// Returns the contract `id`; the contracts are kept in id order.
-    pub fn contract(&self, id: &str) -> Option<&Record> {
-        self.contracts
-            .binary_search_by(|c| c.id.as_str().cmp(id))
-            .ok()
-            .map(|at| &self.contracts[at])
-    }
-
-    pub fn client(&self, id: &str) -> Option<&Record> {
-        self.clients.get(id)
-    }
-
-    pub fn role(&self, employee: &str) -> Option<&str> {
-        self.roles.get(employee).and_then(|r| r.as_deref())
-    }
-
-    pub fn lines(&self, contract: &str) -> &[Record] {
-        self.lines_by_contract
-            .get(contract)
-            .map_or(&[], Vec::as_slice)
-    }
-
-    pub fn projects(&self, contract: &str) -> &[String] {
-        self.projects_by_contract
-            .get(contract)
-            .map_or(&[], Vec::as_slice)
-    }
-
-    /// Returns the milestones of `line` and the time entries read for it.
-    pub fn items_of_line(&self, line: &str) -> impl Iterator<Item = &Record> {
-        let items = self.items_by_line.get(line).map_or(&[][..], Vec::as_slice);
-        let time = self
-            .entries_by_line
-            .get(line)
-            .map_or(&[][..], Vec::as_slice);
-        items.iter().chain(time)
-    }
-
-    /// Returns the line-less milestones of `project`, and the expenses and line-less time
-    /// entries read for it.
-    pub fn items_of_project(&self, project: &str) -> impl Iterator<Item = &Record> {
-        let items = self
-            .items_by_project
-            .get(project)
-            .map_or(&[][..], Vec::as_slice);
-        let time = self
-            .entries_by_project
-            .get(project)
-            .map_or(&[][..], Vec::as_slice);
-        items.iter().chain(time)
-    }
-
-    pub fn invoice(&self, id: &str) -> Option<&Record> {
-        self.invoices.get(id)
-    }
-
-    pub fn invoices_of_contract(&self, contract: &str) -> &[String] {
-        self.invoices_by_contract
-            .get(contract)
-            .map_or(&[], Vec::as_slice)
-    }
-
-    pub fn invoices_of_line(&self, line: &str) -> &[String] {
-        self.invoices_by_contract_line
-            .get(line)
-            .map_or(&[], Vec::as_slice)
-    }
-
-    pub fn invoice_lines(&self, invoice: &str) -> &[Record] {
-        self.invoice_lines_by_invoice
-            .get(invoice)
-            .map_or(&[], Vec::as_slice)
-    }
-
-    pub fn entries_of_invoice(&self, invoice: &str) -> &[Record] {
-        self.entries_by_invoice
-            .get(invoice)
-            .map_or(&[], Vec::as_slice)
-    }
-
-    /// Returns every contract's invoices, for reports over the whole firm.
-    pub fn all_invoices(&self) -> impl Iterator<Item = &Record> {
-        self.invoices.values()
     }
 }

@@ -161,12 +161,12 @@ pub(crate) fn selected<'a>(
     match &selection.contract {
         Some(key) => {
             let contract = index
-                .contracts
+                .contracts()
                 .iter()
                 .find(|c| &c.id == key)
                 .or_else(|| {
                     index
-                        .contracts
+                        .contracts()
                         .iter()
                         .find(|c| c.text("reference") == Some(key.as_str()))
                 })
@@ -182,7 +182,7 @@ pub(crate) fn selected<'a>(
             Ok(vec![contract])
         }
         None => Ok(index
-            .contracts
+            .contracts()
             .iter()
             .filter(|c| load::BILLED_STATES.contains(&c.state.as_str()))
             .collect()),

@@ -55,7 +55,7 @@ pub fn compare(
 ) -> Result<Vec<ComparisonRow>, EngineError> {
     let settings = super::stored_settings(tx)?;
     let mut index = Index::firm(tx)?;
-    let contracts = index.contracts.clone();
+    let contracts = index.contracts().to_vec();
     let mut rows = Vec::new();
     for contract in &contracts {
         index.read_entries(tx, &contract.id)?;

@@ -3,25 +3,25 @@
 //!
 //! A firm of 2,000 people logs about a million time entries a year, which neither fit in a
 //! small server's memory as records nor need to: each contract is billed from its own
-//! entries. So the walk reads the firm's other records once per worker ([`Index::firm`]) and
-//! a contract's time entries and expenses just before its books are built ([`Index::read_entries`]), which
+//! entries. So the walk reads the firm's other records once ([`Firm`]) and a contract's time
+//! entries and expenses just before its books are built ([`Index::read_entries`]), which
 //! keeps one contract's entries in memory per worker.
 //!
 //! The contracts are shared among worker threads, one per core up to [`MAX_WORKERS`], each
 //! in its own read transaction. A worker takes [`BLOCK`] contracts at a time, so a worker
 //! slowed by a large contract takes fewer blocks. Each contract's books come from one
-//! transaction and are consistent. Two contracts may be read a moment apart, which is safe
-//! because no result compares contracts, and a draft is checked again inside the write that
-//! stores it.
+//! snapshot of the records and are consistent: a worker shares the firm's records read
+//! first only when its transaction sees the same newest event, and reads its own otherwise.
+//! Two contracts may be read a moment apart, which is safe because no result compares
+//! contracts, and a draft is checked again inside the write that stores it.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use steward_billing::BillingSettings;
-use steward_domain::Kind;
 use steward_store::{ReadTx, Store};
 
-use super::index::Index;
+use super::index::{Firm, Index};
 use super::{Selection, load, read_index, selected};
 use crate::EngineError;
 
@@ -61,15 +61,16 @@ pub(crate) fn map_books<T: Send>(
                 .collect()
         });
     }
-    let ids: Vec<String> = in_read(store, |tx| {
-        let mut ids = Vec::new();
-        tx.scan_records(Kind::Contract, &mut |contract| {
-            if load::BILLED_STATES.contains(&contract.state.as_str()) {
-                ids.push(contract.id);
-            }
-            Ok(true)
-        })?;
-        Ok(ids)
+    let (ids, firm, seen) = in_read(store, |tx| {
+        let seen = tx.last_event_seq()?;
+        let firm = Arc::new(Firm::read(tx)?);
+        let ids: Vec<String> = firm
+            .contracts()
+            .iter()
+            .filter(|c| load::BILLED_STATES.contains(&c.state.as_str()))
+            .map(|c| c.id.clone())
+            .collect();
+        Ok((ids, firm, seen))
     })?;
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
@@ -82,7 +83,13 @@ pub(crate) fn map_books<T: Send>(
     let results: Mutex<Vec<(usize, T)>> = Mutex::new(Vec::with_capacity(ids.len()));
     let work = || -> Result<(), EngineError> {
         let outcome = in_read(store, |tx| {
-            let mut index = Index::firm(tx)?;
+            // A worker whose transaction sees the records the firm was read from shares
+            // that copy; after a change in between, it reads its own.
+            let mut index = if tx.last_event_seq()? == seen {
+                Index::sharing(Arc::clone(&firm))
+            } else {
+                Index::firm(tx)?
+            };
             let mut done = Vec::new();
             while !stop.load(Ordering::Relaxed) {
                 let start = next.fetch_add(BLOCK, Ordering::Relaxed);
