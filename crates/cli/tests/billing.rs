@@ -464,6 +464,45 @@ async fn unknown_contract_names_the_fix() {
             "{command}: {stderr}"
         );
     }
+
+    let server = Server::start(dir.path(), &[]).await;
+    let get = |path: String| {
+        let request = server.client.get(format!("{}{path}", server.base));
+        request.bearer_auth(TOKEN).send()
+    };
+    let readiness = get(format!(
+        "/api/v1/billing-readiness?period={PERIOD}&contract=NOPE"
+    ));
+    let reconciliation = get(format!(
+        "/api/v1/reconciliation?period={PERIOD}&contract=NOPE"
+    ));
+    let mut responses = Vec::new();
+    for (endpoint, response) in [
+        ("billing-readiness", readiness.await.unwrap()),
+        ("reconciliation", reconciliation.await.unwrap()),
+    ] {
+        let status = response.status();
+        responses.push((endpoint, status, response.json::<Value>().await.unwrap()));
+    }
+    let body = json!({"period": PERIOD, "contract": "NOPE"});
+    let (status, drafts) = post(&server, "/api/v1/billing-drafts", TOKEN, body).await;
+    responses.push(("billing-drafts", status, drafts));
+    for (endpoint, status, body) in responses {
+        assert_eq!(status, StatusCode::NOT_FOUND, "{endpoint}: {body}");
+        assert_eq!(body["error"]["code"], "not_found", "{endpoint}: {body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("no contract has the id or reference NOPE; pass a contract id"),
+            "{endpoint}: {message}"
+        );
+        assert!(
+            message.contains("GET /api/v1/contracts"),
+            "{endpoint}: {message}"
+        );
+        let detail = &body["error"]["details"][0];
+        assert_eq!(detail["field"], "contract", "{endpoint}: {body}");
+        assert_eq!(detail["value"], "NOPE", "{endpoint}: {body}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
