@@ -442,6 +442,81 @@ async fn reconcile_text_names_statuses() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconcile_text_starts_with_contracts() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = synced_firm(dir.path()).await;
+    let report = billing(&["reconcile", "--period", PERIOD], &database);
+    let contracts = report["contracts"].as_array().unwrap();
+    assert!(contracts.len() > 1, "{report}");
+
+    let (code, stdout, stderr) = steward(&[
+        "billing",
+        "reconcile",
+        "--period",
+        PERIOD,
+        "--database",
+        &database,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let (summary, items) = stdout
+        .split_once("\n\n")
+        .unwrap_or_else(|| panic!("no blank line after the summary: {stdout}"));
+    let lines: Vec<&str> = summary.lines().collect();
+    assert_eq!(lines.len(), contracts.len(), "{summary}");
+    let mut unsettled = 0;
+    for (line, contract) in lines.iter().zip(contracts) {
+        let reference = contract["reference"].as_str().unwrap();
+        let id = contract["contract"].as_str().unwrap();
+        assert!(line.starts_with(&format!("{reference} ({id}): ")), "{line}");
+        let mut counts = BTreeMap::<String, usize>::new();
+        for entry in contract["entries"].as_array().unwrap() {
+            let status = entry["status"].as_str().unwrap().to_string();
+            *counts.entry(status).or_default() += 1;
+        }
+        for (status, count) in &counts {
+            assert!(line.contains(&format!("{status} {count}")), "{line}");
+        }
+        let settled = ["invoiced", "not_billable", "not_due"];
+        let reconciled = counts.keys().all(|s| settled.contains(&s.as_str()));
+        if reconciled {
+            assert!(line.contains(": reconciled ("), "{line}");
+        } else {
+            unsettled += 1;
+            assert!(line.contains(": not reconciled ("), "{line}");
+        }
+        if counts.is_empty() {
+            assert!(line.ends_with("(no items)"), "{line}");
+        }
+    }
+    assert!(unsettled > 0, "{summary}");
+    assert!(items.contains(" timesheet "), "{items}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconciliation_rows_name_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    synced_firm(dir.path()).await;
+    let server = Server::start(dir.path(), &[]).await;
+    let contracts: BTreeMap<String, String> = common::all(&server, "contracts")
+        .await
+        .iter()
+        .map(|c| {
+            let id = c["id"].as_str().unwrap().to_string();
+            (id, c["reference"].as_str().unwrap().to_string())
+        })
+        .collect();
+    let page = server
+        .get(&format!("/api/v1/reconciliation?period={PERIOD}&limit=500"))
+        .await;
+    let items = page["items"].as_array().unwrap();
+    assert!(!items.is_empty(), "{page}");
+    for item in items {
+        let contract = item["contract"].as_str().unwrap();
+        assert_eq!(item["reference"], contracts[contract], "{item}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_contract_names_the_fix() {
     let dir = tempfile::tempdir().unwrap();
     let database = synced_firm(dir.path()).await;

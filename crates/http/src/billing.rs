@@ -210,6 +210,7 @@ pub async fn reconciliation(
         for entry in &contract.entries {
             let mut row = json!(entry);
             row["contract"] = json!(contract.contract);
+            row["reference"] = json!(contract.reference);
             rows.push(row);
         }
     }
@@ -312,7 +313,8 @@ pub fn openapi_paths() -> Map<String, Value> {
             "200": ok(json!({"type": "object", "description": "as 201, when nothing new was drafted"})),
             "400": error("`invalid_request`: the body or the period is invalid"), "403": error("`forbidden`: the role may not draft"), "404": error("`not_found`: the contract does not exist")}}}));
     let entry = json!({"type": "object", "properties": {
-        "contract": {"type": "string"}, "source": {"type": "object"}, "date": {"type": ["string", "null"]},
+        "contract": {"type": "string"}, "reference": {"type": ["string", "null"], "description": "the contract's number in the source system, such as an Odoo sale order number"},
+        "source": {"type": "object"}, "date": {"type": ["string", "null"]},
         "delivered": {"type": "string"}, "invoiced": {"type": "string"}, "credited": {"type": "string"}, "unbilled": {"type": "string"},
         "status": {"type": "string", "enum": ["invoiced", "not_billable", "not_due", "not_approved", "not_accepted", "in_draft", "unpriced", "over_cap", "blocked", "credited_not_rebilled", "ready_to_bill", "invoiced_twice", "over_credited", "invoiced_not_billable"]},
         "reason": {"type": "string"}, "invoices": {"type": "array"}, "credit_notes": {"type": "array"}, "drafts": {"type": "array"}}});
