@@ -216,6 +216,7 @@ async fn reconcile(args: BillingArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(ExitCode::SUCCESS);
     }
+    print_contract_summaries(&report.contracts);
     for contract in &report.contracts {
         for entry in contract.open_entries() {
             println!(
@@ -238,6 +239,38 @@ async fn reconcile(args: BillingArgs) -> anyhow::Result<ExitCode> {
     };
     println!("{}: {verdict}", report.period);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints one line per contract: whether it is reconciled and its entries counted by status,
+/// followed by a blank line when there is any contract.
+fn print_contract_summaries(contracts: &[steward_billing::reconcile::Reconciliation]) {
+    for contract in contracts {
+        let mut counts = std::collections::BTreeMap::new();
+        for entry in &contract.entries {
+            *counts.entry(entry.status).or_insert(0_usize) += 1;
+        }
+        let counts: Vec<String> = counts
+            .iter()
+            .map(|(status, count)| format!("{status} {count}"))
+            .collect();
+        let counts = if counts.is_empty() {
+            "no items".to_string()
+        } else {
+            counts.join(", ")
+        };
+        let verdict = if contract.is_reconciled() {
+            "reconciled"
+        } else {
+            "not reconciled"
+        };
+        println!(
+            "{}: {verdict} ({counts})",
+            label(&contract.contract, contract.reference.as_deref())
+        );
+    }
+    if !contracts.is_empty() {
+        println!();
+    }
 }
 
 async fn compare_odoo(args: CompareArgs) -> anyhow::Result<ExitCode> {

@@ -442,6 +442,81 @@ async fn reconcile_text_names_statuses() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconcile_text_starts_with_contracts() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = synced_firm(dir.path()).await;
+    let report = billing(&["reconcile", "--period", PERIOD], &database);
+    let contracts = report["contracts"].as_array().unwrap();
+    assert!(contracts.len() > 1, "{report}");
+
+    let (code, stdout, stderr) = steward(&[
+        "billing",
+        "reconcile",
+        "--period",
+        PERIOD,
+        "--database",
+        &database,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let (summary, items) = stdout
+        .split_once("\n\n")
+        .unwrap_or_else(|| panic!("no blank line after the summary: {stdout}"));
+    let lines: Vec<&str> = summary.lines().collect();
+    assert_eq!(lines.len(), contracts.len(), "{summary}");
+    let mut unsettled = 0;
+    for (line, contract) in lines.iter().zip(contracts) {
+        let reference = contract["reference"].as_str().unwrap();
+        let id = contract["contract"].as_str().unwrap();
+        assert!(line.starts_with(&format!("{reference} ({id}): ")), "{line}");
+        let mut counts = BTreeMap::<String, usize>::new();
+        for entry in contract["entries"].as_array().unwrap() {
+            let status = entry["status"].as_str().unwrap().to_string();
+            *counts.entry(status).or_default() += 1;
+        }
+        for (status, count) in &counts {
+            assert!(line.contains(&format!("{status} {count}")), "{line}");
+        }
+        let settled = ["invoiced", "not_billable", "not_due"];
+        let reconciled = counts.keys().all(|s| settled.contains(&s.as_str()));
+        if reconciled {
+            assert!(line.contains(": reconciled ("), "{line}");
+        } else {
+            unsettled += 1;
+            assert!(line.contains(": not reconciled ("), "{line}");
+        }
+        if counts.is_empty() {
+            assert!(line.ends_with("(no items)"), "{line}");
+        }
+    }
+    assert!(unsettled > 0, "{summary}");
+    assert!(items.contains(" timesheet "), "{items}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconciliation_rows_name_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    synced_firm(dir.path()).await;
+    let server = Server::start(dir.path(), &[]).await;
+    let contracts: BTreeMap<String, String> = common::all(&server, "contracts")
+        .await
+        .iter()
+        .map(|c| {
+            let id = c["id"].as_str().unwrap().to_string();
+            (id, c["reference"].as_str().unwrap().to_string())
+        })
+        .collect();
+    let page = server
+        .get(&format!("/api/v1/reconciliation?period={PERIOD}&limit=500"))
+        .await;
+    let items = page["items"].as_array().unwrap();
+    assert!(!items.is_empty(), "{page}");
+    for item in items {
+        let contract = item["contract"].as_str().unwrap();
+        assert_eq!(item["reference"], contracts[contract], "{item}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_contract_names_the_fix() {
     let dir = tempfile::tempdir().unwrap();
     let database = synced_firm(dir.path()).await;
@@ -463,6 +538,45 @@ async fn unknown_contract_names_the_fix() {
             stderr.contains("`steward billing readiness` lists them without --contract"),
             "{command}: {stderr}"
         );
+    }
+
+    let server = Server::start(dir.path(), &[]).await;
+    let get = |path: String| {
+        let request = server.client.get(format!("{}{path}", server.base));
+        request.bearer_auth(TOKEN).send()
+    };
+    let readiness = get(format!(
+        "/api/v1/billing-readiness?period={PERIOD}&contract=NOPE"
+    ));
+    let reconciliation = get(format!(
+        "/api/v1/reconciliation?period={PERIOD}&contract=NOPE"
+    ));
+    let mut responses = Vec::new();
+    for (endpoint, response) in [
+        ("billing-readiness", readiness.await.unwrap()),
+        ("reconciliation", reconciliation.await.unwrap()),
+    ] {
+        let status = response.status();
+        responses.push((endpoint, status, response.json::<Value>().await.unwrap()));
+    }
+    let body = json!({"period": PERIOD, "contract": "NOPE"});
+    let (status, drafts) = post(&server, "/api/v1/billing-drafts", TOKEN, body).await;
+    responses.push(("billing-drafts", status, drafts));
+    for (endpoint, status, body) in responses {
+        assert_eq!(status, StatusCode::NOT_FOUND, "{endpoint}: {body}");
+        assert_eq!(body["error"]["code"], "not_found", "{endpoint}: {body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("no contract has the id or reference NOPE; pass a contract id"),
+            "{endpoint}: {message}"
+        );
+        assert!(
+            message.contains("GET /api/v1/contracts"),
+            "{endpoint}: {message}"
+        );
+        let detail = &body["error"]["details"][0];
+        assert_eq!(detail["field"], "contract", "{endpoint}: {body}");
+        assert_eq!(detail["value"], "NOPE", "{endpoint}: {body}");
     }
 }
 

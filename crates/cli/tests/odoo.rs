@@ -147,6 +147,26 @@ async fn synced_odoo_firm_is_served_by_the_api() {
         events_before,
         "serving appends nothing"
     );
+    drop(server);
+
+    // The cursor query returns the rows written in the cursor's second again, which here are
+    // all the timesheet lines. A sync that finds them unchanged appends no event.
+    let (code, stdout, stderr) = steward(&sync);
+    assert_eq!(code, 0, "{stderr}");
+    let third: Value = serde_json::from_str(&stdout).unwrap();
+    let models = third["sync"]["models"].as_array().unwrap();
+    let timesheets = models
+        .iter()
+        .find(|m| m["model"] == "account.analytic.line")
+        .unwrap();
+    assert_eq!(timesheets["read"], 532, "{timesheets}");
+    assert_eq!(timesheets["unchanged"], 532, "{timesheets}");
+    let server = Server::start(dir.path(), &[]).await;
+    assert_eq!(
+        all(&server, "events").await.len(),
+        events_before,
+        "a sync without changes appends nothing"
+    );
 }
 
 /// Returns the instant a control last checked, from the `last_seen` of its open findings.

@@ -12,6 +12,8 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use steward_domain::{DomainError, FieldError, Kind};
+use steward_engine::EngineError;
 use steward_engine::billing::{BillingPeriod, Selection};
 
 use crate::AppState;
@@ -84,6 +86,32 @@ fn offset_paging(params: &BTreeMap<String, String>) -> Result<(usize, usize), Ap
     Ok((offset, limit))
 }
 
+/// Converts a billing error into the API's error. When `contract` names no contract, the
+/// message points to where contract ids and references are listed.
+fn billing_error(contract: Option<&str>) -> impl FnOnce(EngineError) -> ApiError + '_ {
+    move |error| match (&error, contract) {
+        (
+            EngineError::Domain(DomainError::NotFound {
+                kind: Kind::Contract,
+                id,
+            }),
+            Some(key),
+        ) if id == key => {
+            let fix = "pass a contract id or its reference (such as an Odoo sale order number), \
+                       as GET /api/v1/contracts returns them";
+            ApiError {
+                details: vec![FieldError::new(
+                    "contract",
+                    &json!(key),
+                    format!("is neither a contract id nor a reference; {fix}"),
+                )],
+                ..ApiError::not_found(format!("no contract has the id or reference {key}; {fix}"))
+            }
+        }
+        _ => error.into(),
+    }
+}
+
 /// Cuts one page out of `rows` and returns it with the cursor of the next page.
 fn page(rows: Vec<Value>, offset: usize, limit: usize) -> (Vec<Value>, Option<String>) {
     let total = rows.len();
@@ -101,11 +129,16 @@ pub async fn readiness(
     principal.require(READERS, "read billing readiness")?;
     reject_unknown(&params, &["period", "contract"])?;
     let (offset, limit) = offset_paging(&params)?;
+    let contract = params.get("contract");
     let selection = Selection {
         period: period_of(&params)?,
-        contract: params.get("contract").cloned(),
+        contract: contract.cloned(),
     };
-    let report = state.engine.billing_readiness(selection).await?;
+    let report = state
+        .engine
+        .billing_readiness(selection)
+        .await
+        .map_err(billing_error(contract.map(String::as_str)))?;
     let rows: Vec<Value> = report.iter().map(|r| json!(r)).collect();
     let (items, next_cursor) = page(rows, offset, limit);
     Ok(Json(json!({"items": items, "next_cursor": next_cursor})))
@@ -136,10 +169,14 @@ pub async fn draft(
     })?;
     let selection = Selection {
         period,
-        contract: body.contract,
+        contract: body.contract.clone(),
     };
     let context = steward_domain::CommandContext::new(principal.actor());
-    let report = state.engine.draft_invoices(selection, context).await?;
+    let report = state
+        .engine
+        .draft_invoices(selection, context)
+        .await
+        .map_err(billing_error(body.contract.as_deref()))?;
     let status = if report.created > 0 {
         StatusCode::CREATED
     } else {
@@ -158,16 +195,22 @@ pub async fn reconciliation(
     principal.require(READERS, "read the reconciliation")?;
     reject_unknown(&params, &["period", "contract"])?;
     let (offset, limit) = offset_paging(&params)?;
+    let contract = params.get("contract");
     let selection = Selection {
         period: period_of(&params)?,
-        contract: params.get("contract").cloned(),
+        contract: contract.cloned(),
     };
-    let report = state.engine.billing_reconciliation(selection).await?;
+    let report = state
+        .engine
+        .billing_reconciliation(selection)
+        .await
+        .map_err(billing_error(contract.map(String::as_str)))?;
     let mut rows = Vec::new();
     for contract in &report.contracts {
         for entry in &contract.entries {
             let mut row = json!(entry);
             row["contract"] = json!(contract.contract);
+            row["reference"] = json!(contract.reference);
             rows.push(row);
         }
     }
@@ -270,7 +313,8 @@ pub fn openapi_paths() -> Map<String, Value> {
             "200": ok(json!({"type": "object", "description": "as 201, when nothing new was drafted"})),
             "400": error("`invalid_request`: the body or the period is invalid"), "403": error("`forbidden`: the role may not draft"), "404": error("`not_found`: the contract does not exist")}}}));
     let entry = json!({"type": "object", "properties": {
-        "contract": {"type": "string"}, "source": {"type": "object"}, "date": {"type": ["string", "null"]},
+        "contract": {"type": "string"}, "reference": {"type": ["string", "null"], "description": "the contract's number in the source system, such as an Odoo sale order number"},
+        "source": {"type": "object"}, "date": {"type": ["string", "null"]},
         "delivered": {"type": "string"}, "invoiced": {"type": "string"}, "credited": {"type": "string"}, "unbilled": {"type": "string"},
         "status": {"type": "string", "enum": ["invoiced", "not_billable", "not_due", "not_approved", "not_accepted", "in_draft", "unpriced", "over_cap", "blocked", "credited_not_rebilled", "ready_to_bill", "invoiced_twice", "over_credited", "invoiced_not_billable"]},
         "reason": {"type": "string"}, "invoices": {"type": "array"}, "credit_notes": {"type": "array"}, "drafts": {"type": "array"}}});
@@ -278,7 +322,7 @@ pub fn openapi_paths() -> Map<String, Value> {
         "summary": "Every billable item of a month: invoiced exactly once, or listed with the reason it is not",
         "security": security,
         "parameters": [period, contract, cursor, limit],
-        "responses": {"200": ok(page_of(entry, json!({"period": {"type": "string"}, "statuses": {"type": "object"}, "reconciled": {"type": "boolean"}}))), "400": error("`invalid_request`: a parameter is invalid"), "403": error("`forbidden`: employees do not read billing")}}}));
+        "responses": {"200": ok(page_of(entry, json!({"period": {"type": "string"}, "statuses": {"type": "object"}, "reconciled": {"type": "boolean"}}))), "400": error("`invalid_request`: a parameter is invalid"), "403": error("`forbidden`: employees do not read billing"), "404": error("`not_found`: the contract does not exist")}}}));
     paths.insert("/api/v1/kpis".into(), json!({"get": {
         "summary": "Utilization, realization, billing delay, unbilled work, approval backlog, won-to-kickoff time and margin by project",
         "description": KPI_FORMULAS,

@@ -82,6 +82,15 @@ fn ids_in(field: &str, ids: &BTreeSet<i64>) -> Value {
     json!([field, "in", ids.iter().collect::<Vec<_>>()])
 }
 
+/// Returns `domain` narrowed to the rows of `model` that are not mirrored yet, so a dependant
+/// read does not fetch again the rows that the model's cursor query already returned.
+fn excluding_mirrored(snapshot: &Snapshot, model: &str, mut domain: Vec<Value>) -> Vec<Value> {
+    if let Some(ids) = snapshot.to_map.get(model).filter(|ids| !ids.is_empty()) {
+        domain.push(json!(["id", "not in", ids.iter().collect::<Vec<_>>()]));
+    }
+    domain
+}
+
 pub(crate) struct Fetcher<'a> {
     pub client: &'a OdooClient,
     pub progress: &'a Progress,
@@ -168,6 +177,10 @@ impl Fetcher<'_> {
         let mut snapshot = Snapshot::default();
         for model in MODELS {
             let since = cursors.get(model.name).cloned().flatten();
+            // `>=` because a cursor held back to a failed row's `write_date` must read that
+            // row again, and because Odoo returns `write_date` to the second, so a row written
+            // later in the cursor's second shows the same value. The rows of that second are
+            // read again, and those that did not change append no event.
             let extra: Vec<Value> = since
                 .iter()
                 .map(|cursor| json!(["write_date", ">=", cursor]))
@@ -204,9 +217,12 @@ impl Fetcher<'_> {
                 .entry(CALENDAR)
                 .or_default()
                 .extend(&calendars);
-            let lines = self
-                .read_all(spec(ATTENDANCE), &[ids_in("calendar_id", &calendars)])
-                .await?;
+            let domain = excluding_mirrored(
+                snapshot,
+                ATTENDANCE,
+                vec![ids_in("calendar_id", &calendars)],
+            );
+            let lines = self.read_all(spec(ATTENDANCE), &domain).await?;
             snapshot.add(ATTENDANCE, lines, false);
         }
 
@@ -217,7 +233,8 @@ impl Fetcher<'_> {
             }
         }
         if !leaves.is_empty() {
-            let employees = self.read_all(spec(HR_EMPLOYEE), &any_of(leaves)).await?;
+            let domain = excluding_mirrored(snapshot, HR_EMPLOYEE, any_of(leaves));
+            let employees = self.read_all(spec(HR_EMPLOYEE), &domain).await?;
             snapshot.add(HR_EMPLOYEE, employees, true);
         }
 
@@ -230,9 +247,9 @@ impl Fetcher<'_> {
                 .entry(SALE_ORDER)
                 .or_default()
                 .extend(&orders);
-            let lines = self
-                .read_all(spec(SALE_ORDER_LINE), &[ids_in("order_id", &orders)])
-                .await?;
+            let domain =
+                excluding_mirrored(snapshot, SALE_ORDER_LINE, vec![ids_in("order_id", &orders)]);
+            let lines = self.read_all(spec(SALE_ORDER_LINE), &domain).await?;
             snapshot.add(SALE_ORDER_LINE, lines, true);
         }
 

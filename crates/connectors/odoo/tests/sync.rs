@@ -218,6 +218,77 @@ async fn second_sync_changes_nothing() {
 }
 
 #[tokio::test]
+async fn second_sync_reads_each_row_once() {
+    let h = harness().await;
+    run(&h).await;
+    let events = h.events();
+
+    // Every captured timesheet line, order line and calendar line was written in the last
+    // second the first sync saw, so the cursor query returns them again. The dependant reads
+    // must not fetch them a second time.
+    let report = run(&h).await;
+    let read = |model: &str| report.model(model).unwrap().read;
+    assert_eq!(read("account.analytic.line"), 532);
+    assert_eq!(read("sale.order.line"), 61);
+    assert_eq!(read("resource.calendar.attendance"), 45);
+    assert_eq!(read("hr.employee"), 20);
+    assert_eq!(report.updated(), 0);
+    assert_eq!(h.events(), events, "no event appended");
+}
+
+#[tokio::test]
+async fn changed_order_line_remaps_its_contract() {
+    let h = harness().await;
+    run(&h).await;
+    let contract = h.mirrored(CONTRACT_MODEL, 21).unwrap();
+    assert_eq!(contract.text("amount"), Some("21900.00"));
+
+    // These changes move the cursors of orders and lines past the second in which the capture
+    // wrote them, so later syncs read again only order 21, whose write_date is the cursor.
+    h.replay
+        .update_record(
+            "sale.order",
+            21,
+            changes(json!({"write_date": "2026-12-05 09:00:00"})),
+        )
+        .unwrap();
+    for (write_date, subtotal, amount) in [
+        ("2026-12-05 09:00:00", 4600.0, "22000.00"),
+        ("2026-12-05 10:00:00", 4700.0, "22100.00"),
+    ] {
+        h.replay
+            .update_record(
+                "sale.order.line",
+                47,
+                changes(json!({"write_date": write_date, "price_subtotal": subtotal})),
+            )
+            .unwrap();
+        let report = run(&h).await;
+        assert_eq!(failures(&report), Vec::<String>::new());
+        let contract = h.mirrored(CONTRACT_MODEL, 21).unwrap();
+        assert_eq!(contract.text("amount"), Some(amount), "{write_date}");
+    }
+    let cursor = h.cursor("sale.order.line");
+    assert_eq!(cursor.as_deref(), Some("2026-12-05 10:00:00"));
+
+    h.replay
+        .update_record(
+            "sale.order.line",
+            47,
+            changes(json!({"write_date": "2026-12-05 11:00:00", "price_subtotal": 4800.0})),
+        )
+        .unwrap();
+    let report = run(&h).await;
+    let lines = report.model("sale.order.line").unwrap();
+    assert_eq!(
+        lines.read, 8,
+        "the changed line, then the other 7 lines of its order"
+    );
+    let contract = h.mirrored(CONTRACT_MODEL, 21).unwrap();
+    assert_eq!(contract.text("amount"), Some("22200.00"));
+}
+
+#[tokio::test]
 async fn incremental_sync_reads_only_changes() {
     let h = harness().await;
     run(&h).await;
