@@ -497,6 +497,22 @@ mod tests {
         };
         let steps = plan(&conn, &by_employee);
         assert!(steps.contains("INDEX records_by_employee"), "{steps}");
+
+        // A person's day, read for every new time entry, is one range of that index, not
+        // every entry the person logged.
+        let day = RecordQuery {
+            kind: Some(Kind::Timesheet),
+            fields: vec![
+                ("employee".into(), json!("e-1")),
+                ("date".into(), json!("2026-12-01")),
+            ],
+            ..RecordQuery::default()
+        };
+        let steps = plan(&conn, &day);
+        assert!(
+            steps.contains("records_by_employee (kind=? AND <expr>=? AND <expr>=?)"),
+            "the date is a key of the search: {steps}"
+        );
     }
 
     #[test]

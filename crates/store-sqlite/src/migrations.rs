@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../sql/0005_billing.sql"),
     include_str!("../sql/0006_controls.sql"),
     include_str!("../sql/0007_billing_time.sql"),
+    include_str!("../sql/0008_entries_by_day.sql"),
 ];
 
 /// Brings the database to the newest schema, one transaction per migration.
