@@ -8,6 +8,10 @@ use steward_bench::{billing, fsync, pipeline};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc's `purge_delay` option, set as the `steward` binary sets it, so that the
+/// benchmarks measure the allocator as the server runs it.
+const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
 #[derive(Parser)]
 #[command(name = "steward-bench", about = "Steward's end-to-end benchmarks")]
 struct Cli {
@@ -27,6 +31,9 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
+    // SAFETY: `mi_option_set` only stores an integer option; it is not thread-safe, so it
+    // runs first, before any other thread starts.
+    unsafe { libmimalloc_sys::mi_option_set(PURGE_DELAY, 10) };
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -18,6 +18,22 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc's `purge_delay` option: how many milliseconds freed memory stays with the
+/// process before it goes back to the system. The bundled mimalloc does not name its options,
+/// so the number is its position in `mi_option_e`.
+#[cfg(feature = "mimalloc")]
+const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Returns freed memory to the system after 10 ms instead of mimalloc's default of a second
+/// (ten for whole arenas). A server working through a million time entries frees large
+/// blocks in bursts, and held them long enough to stay 40 MiB above what it used.
+#[cfg(feature = "mimalloc")]
+fn return_freed_memory_promptly() {
+    // SAFETY: `mi_option_set` only stores an integer option; it is not thread-safe, so it
+    // runs first in `main`, before any other thread starts.
+    unsafe { libmimalloc_sys::mi_option_set(PURGE_DELAY, 10) }
+}
+
 #[derive(Parser)]
 #[command(
     name = "steward",
@@ -131,6 +147,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    #[cfg(feature = "mimalloc")]
+    return_freed_memory_promptly();
     let cli = Cli::parse();
     init_logging(&cli.log_format);
     let _ = rustls::crypto::ring::default_provider().install_default();
