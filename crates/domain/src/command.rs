@@ -61,7 +61,9 @@ pub enum Command {
     },
     /// Creates or updates the record mirrored from `external`. Reference fields named in
     /// `external_refs` are resolved through earlier mirrors; an unresolved one is left empty
-    /// and noted in the `unresolved_refs` attribute.
+    /// and noted in the `unresolved_refs` attribute. When `attributes` contains
+    /// `source_state`, an existing record moves to `state` only when that source state
+    /// changed since the previous upsert.
     Upsert {
         kind: Kind,
         external: ExternalKey,

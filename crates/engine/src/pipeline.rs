@@ -203,6 +203,8 @@ pub fn apply(
             };
             let outcome = match current {
                 Some(current) => {
+                    let state =
+                        upsert_state(&current, link.as_ref(), &source_version, state, &attributes);
                     let planned = plan_update(
                         &current,
                         &fields,
@@ -270,6 +272,36 @@ pub fn apply(
 
 /// The attribute that lists reference fields whose target was not mirrored.
 pub const UNRESOLVED_REFS: &str = "unresolved_refs";
+
+/// The attribute where an upsert stores the state that the source system reports, for records
+/// whose later states are decided in Steward, such as approved time. See [`upsert_state`].
+pub const SOURCE_STATE: &str = "source_state";
+
+/// Returns the state an upsert moves an existing record to. Without a [`SOURCE_STATE`]
+/// attribute in the upsert, that is the upsert's state. With one, it is the upsert's state only
+/// when the reported source state differs from the one the previous upsert stored. Otherwise it
+/// is `None`, so the record keeps the state it has, including an approval or rejection made in
+/// Steward since.
+///
+/// A record mirrored before source states were stored has none. Then the upsert's state applies
+/// only when `source_version` changed, because a source row not written since the last sync
+/// cannot carry a new state.
+fn upsert_state(
+    current: &Record,
+    link: Option<&ExternalLink>,
+    source_version: &Option<String>,
+    state: Option<String>,
+    attributes: &Map<String, Value>,
+) -> Option<String> {
+    let Some(reported) = attributes.get(SOURCE_STATE) else {
+        return state;
+    };
+    let source_moved = match current.attributes.get(SOURCE_STATE) {
+        Some(stored) => stored != reported,
+        None => link.map(|l| &l.source_version) != Some(source_version),
+    };
+    if source_moved { state } else { None }
+}
 
 fn resolve_external_refs(
     tx: &mut dyn WriteTx,

@@ -1,6 +1,7 @@
 //! Timesheet lines and expenses.
 
 use steward_domain::Kind;
+use steward_engine::pipeline::SOURCE_STATE;
 
 use super::{MapResult, Upsert, key, map_state};
 use crate::client::Row;
@@ -12,6 +13,12 @@ use crate::models::{
 /// `account.analytic.line` with a project → `timesheet`. Odoo 17 Community has no timesheet
 /// validation, so uninvoiced time is `submitted` and awaits approval in Steward; invoiced
 /// time is `invoiced`.
+///
+/// Odoo's state is also sent as the `source_state` attribute, so the engine moves an existing
+/// entry to it only when it differs from the one the previous sync sent. A line Odoo invoices,
+/// or whose invoice Odoo removes, follows Odoo. A line whose invoice status did not change in
+/// Odoo keeps the state Steward gave it (approved, rejected, invoiced or written off), even
+/// when its hours or other fields change and are updated.
 pub(crate) fn timesheet(row: &Row) -> MapResult {
     let view = RowView::new(TIMESHEET, row);
     let Some(employee) = view.many2one_id("employee_id")? else {
@@ -24,13 +31,15 @@ pub(crate) fn timesheet(row: &Row) -> MapResult {
         .text("timesheet_invoice_type")?
         .is_some_and(|kind| kind.starts_with("billable"));
     let invoice = view.many2one_id("timesheet_invoice_id")?;
+    let state = if invoice.is_some() {
+        "invoiced"
+    } else {
+        "submitted"
+    };
     let mut upsert = Upsert::of(Kind::Timesheet, &view);
     upsert
-        .state(if invoice.is_some() {
-            "invoiced"
-        } else {
-            "submitted"
-        })
+        .state(state)
+        .attribute(SOURCE_STATE, state)
         .set_opt("date", view.date("date")?)
         .set_opt(
             "hours",
@@ -75,6 +84,11 @@ const EXPENSE_STATES: &[(&str, &str)] = &[
 ];
 
 /// `hr.expense` → `expense`; billable when it is rebilled on a sale order.
+///
+/// Like a timesheet line, an existing expense moves to the state mapped from Odoo's `state`
+/// only when that mapped state differs from the one the previous sync sent. So an approval
+/// made in Steward stays until Odoo's own workflow moves the expense, such as a refusal in
+/// Odoo, and Odoo's `done` after `approved` maps to `approved` both times and moves nothing.
 pub(crate) fn expense(row: &Row) -> MapResult {
     let view = RowView::new(HR_EXPENSE, row);
     let Some(employee) = view.many2one_id("employee_id")? else {
@@ -88,9 +102,11 @@ pub(crate) fn expense(row: &Row) -> MapResult {
         .number("total_amount_currency")?
         .zip(currency)
         .map(|(amount, currency)| money_value(amount, currency));
+    let state = map_state(&view, "state", EXPENSE_STATES)?;
     let mut upsert = Upsert::of(Kind::Expense, &view);
     upsert
-        .state(map_state(&view, "state", EXPENSE_STATES)?)
+        .state(state)
+        .attribute(SOURCE_STATE, state)
         .set_opt("date", view.date("date")?)
         .set_opt(
             "category",
