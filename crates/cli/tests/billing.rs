@@ -680,3 +680,121 @@ async fn demo_firm_has_contracts_to_draft() {
     let drafts = billing(&["draft", "--period", period], &database);
     assert_eq!(drafts["created"], *ready, "{drafts}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn future_month_draft_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--demo"]).await;
+    let current = chrono::Utc::now().date_naive().format("%Y-%m").to_string();
+    let (status, body) = post(
+        &server,
+        "/api/v1/billing-drafts",
+        TOKEN,
+        json!({"period": "2030-01"}),
+    )
+    .await;
+    drop(server);
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("billing period 2030-01 has not started yet"),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("the current month is {current}")),
+        "{message}"
+    );
+
+    let database = dir.path().join("firm.db").to_str().unwrap().to_string();
+    for period in ["2030-01", "9999-12"] {
+        let (code, stdout, stderr) = steward(&[
+            "billing",
+            "draft",
+            "--period",
+            period,
+            "--database",
+            &database,
+        ]);
+        assert_eq!(code, 1, "{period}: {stdout}");
+        assert!(
+            stderr.contains(&format!("billing period {period} has not started yet")),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("the current month is {current}")),
+            "{stderr}"
+        );
+    }
+    let after = billing(&["readiness", "--period", &current], &database);
+    let drafted = after
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| !c["draft_invoice"].is_null())
+        .count();
+    assert_eq!(drafted, 0, "a rejected draft wrote invoices");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn later_draft_is_not_called_earlier() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Server::start(dir.path(), &["--demo"]).await);
+    let database = dir.path().join("firm.db").to_str().unwrap().to_string();
+    // Months counted back from the month after the demo firm's last day, whatever the day
+    // the test runs.
+    let (year, month_number, _) = steward_generator::DEMO_END;
+    let today = chrono::NaiveDate::from_ymd_opt(year, month_number, 1).unwrap()
+        + chrono::Months::new(1);
+    let month = |back: u32| {
+        (today - chrono::Months::new(back))
+            .format("%Y-%m")
+            .to_string()
+    };
+    // The newest month with a ready contract gets drafts, and the months before it see them.
+    let ready = |period: &str| {
+        let report = billing(&["readiness", "--period", period], &database);
+        report
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["ready"] == true)
+    };
+    let back = (1..=3)
+        .find(|&back| ready(&month(back)))
+        .expect("no contract of the demo firm is ready in the three months before today");
+    let later = month(back);
+    billing(&["draft", "--period", &later], &database);
+
+    let mut blockers = Vec::new();
+    for earlier_back in back + 1..=back + 3 {
+        let earlier = month(earlier_back);
+        let report = billing(&["readiness", "--period", &earlier], &database);
+        for contract in report.as_array().unwrap() {
+            for blocker in contract["blockers"].as_array().unwrap() {
+                if blocker["code"] == "draft_pending" {
+                    blockers.push((earlier.clone(), blocker.clone()));
+                }
+            }
+        }
+    }
+    assert!(
+        !blockers.is_empty(),
+        "no draft_pending blocker before {later}"
+    );
+    for (earlier, blocker) in blockers {
+        let message = blocker["message"].as_str().unwrap();
+        let fix = blocker["fix"].as_str().unwrap();
+        assert!(message.starts_with("draft invoice "), "{message}");
+        assert!(message.contains(&format!("for {later} (")), "{message}");
+        assert!(message.contains(&format!("after {earlier})")), "{message}");
+        assert!(!message.contains("(s)"), "{message}");
+        assert_eq!(
+            fix,
+            format!(
+                "release or cancel the draft of {later} first, so that its items are not \
+                 billed twice"
+            )
+        );
+        assert!(!fix.contains("earlier"), "{fix}");
+    }
+}

@@ -95,6 +95,10 @@ pub fn collections_overdue(
         .filter(|i| i.residual > Decimal::ZERO && i.due < today)
     {
         let days = (today - invoice.due).num_days();
+        let days_text = match days {
+            1 => "1 day".to_string(),
+            n => format!("{n} days"),
+        };
         let stage = stages.iter().find(|s| s.invoice.id == invoice.id);
         let severity = match stage.map(|s| s.step) {
             Some(CollectionStep::Escalate) => Severity::Error,
@@ -110,7 +114,7 @@ pub fn collections_overdue(
             severity,
             record: Some(RecordRef::new(Kind::Invoice, invoice.id.clone())),
             message: format!(
-                "Invoice {} to {} has {} {} unpaid, {days} days after its due date {}{reached}",
+                "Invoice {} to {} has {} {} unpaid, {days_text} after its due date {}{reached}",
                 invoice.number,
                 invoice.client_name,
                 invoice.residual.normalize(),

@@ -303,9 +303,11 @@ impl<'a> Builder<'a> {
             IssueCode::CurrencyMismatch,
             expenses.iter().map(|e| e.record()).collect(),
             format!(
-                "{} approved billable expenses in {currency} ({}) cannot be rebilled on \
-                 contract {}, which bills in {}",
-                expenses.len(),
+                "{} in {currency} ({}) cannot be rebilled on contract {}, which bills in {}",
+                match expenses.len() {
+                    1 => "1 approved billable expense".to_string(),
+                    n => format!("{n} approved billable expenses"),
+                },
                 Money::round(total, currency),
                 self.input.contract.label(),
                 self.currency

@@ -336,7 +336,7 @@ fn foreign_currency_expense_is_reported() {
     assert_eq!(codes(&error), vec![IssueCode::CurrencyMismatch]);
     assert_eq!(
         error.issues[0].message,
-        "1 approved billable expenses in USD (80.00 USD) cannot be rebilled on contract k1, \
+        "1 approved billable expense in USD (80.00 USD) cannot be rebilled on contract k1, \
          which bills in EUR"
     );
 }

@@ -113,27 +113,55 @@ fn pending_drafts<'a>(
     (same, others)
 }
 
-fn draft_pending(drafts: &[&Record]) -> Issue {
-    let months: Vec<String> = drafts
-        .iter()
-        .map(|d| {
-            format!(
-                "{} ({} to {})",
-                d.id,
-                d.text("period_start").unwrap_or("?"),
-                d.text("period_end").unwrap_or("?")
-            )
-        })
-        .collect();
+/// Builds the `draft_pending` blocker for drafts of months other than `period`, naming each
+/// draft's month and whether it comes before or after `period`.
+fn draft_pending(drafts: &[&Record], period: &BillingPeriod) -> Issue {
+    let mut described = Vec::new();
+    let mut months = Vec::new();
+    for draft in drafts {
+        let start = draft.date("period_start");
+        let month = start
+            .map(|day| BillingPeriod::of(day).label())
+            .unwrap_or_else(|| "an unknown month".to_string());
+        let order = match start {
+            Some(day) if day < period.start => "before",
+            Some(day) if day > period.end => "after",
+            _ => "overlapping",
+        };
+        described.push(format!(
+            "{} for {month} ({} to {}, {order} {})",
+            draft.id,
+            draft.text("period_start").unwrap_or("?"),
+            draft.text("period_end").unwrap_or("?"),
+            period.label()
+        ));
+        if !months.contains(&month) {
+            months.push(month);
+        }
+    }
+    let message = match described.as_slice() {
+        [one] => format!("draft invoice {one} waits for release"),
+        many => format!(
+            "{} draft invoices of other months wait for release: {}",
+            many.len(),
+            many.join(", ")
+        ),
+    };
+    let fix = match drafts.len() {
+        1 => format!(
+            "release or cancel the draft of {} first, so that its items are not billed twice",
+            months.join(", ")
+        ),
+        _ => format!(
+            "release or cancel the drafts of {} first, so that their items are not billed twice",
+            months.join(", ")
+        ),
+    };
     Issue::new(
         IssueCode::DraftPending,
         drafts.iter().map(|d| d.reference()).collect(),
-        format!(
-            "{} draft invoice(s) of another month wait for release: {}",
-            drafts.len(),
-            months.join(", ")
-        ),
-        "release or cancel the earlier draft first, so that its items are not billed twice",
+        message,
+        fix,
     )
 }
 
@@ -148,7 +176,7 @@ pub fn assess(
     let (existing, others) = pending_drafts(books, &period);
     let mut extra = super::problems_as_issues(books);
     if !others.is_empty() {
-        extra.push(draft_pending(&others));
+        extra.push(draft_pending(&others, &period));
     }
     let override_request = overrides.get(&books.contract.id, &period);
     let input = books.input(period.period(), issue_date);

@@ -159,6 +159,21 @@ fn classify(
     }
 }
 
+/// Rejects a month that starts after `today`: its time and expenses are not yet recorded,
+/// so a draft would bill an incomplete month.
+fn reject_future(period: &BillingPeriod, today: NaiveDate) -> Result<(), EngineError> {
+    if period.start <= today {
+        return Ok(());
+    }
+    let current = BillingPeriod::of(today).label();
+    Err(steward_domain::DomainError::Invalid(format!(
+        "billing period {} has not started yet (the current month is {current}); draft \
+         invoices for {current} or an earlier month",
+        period.label()
+    ))
+    .into())
+}
+
 pub(super) async fn draft_invoices(
     engine: &Arc<crate::Engine>,
     selection: Selection,
@@ -166,6 +181,7 @@ pub(super) async fn draft_invoices(
 ) -> Result<DraftReport, EngineError> {
     let today = engine.clock.now().date_naive();
     let period = selection.period;
+    reject_future(&period, today)?;
     let store = Arc::clone(&engine.store);
     let (mut outcomes, candidates) =
         tokio::task::spawn_blocking(move || snapshot(store.as_ref(), &selection, today))
