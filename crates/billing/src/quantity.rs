@@ -25,7 +25,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use steward_domain::{Kind, RecordRef};
 
-use crate::input::{BillingDocument, MoveType};
+use crate::input::{BillableItem, BillingDocument, MoveType};
 
 /// One record an invoice line bills, as stored in `INVOICE_LINE.sources`:
 /// `{"kind": "timesheet", "id": "…", "quantity": "4.5"}`.
@@ -52,6 +52,11 @@ impl Source {
     pub fn record(&self) -> RecordRef {
         RecordRef::new(self.kind, self.id.clone())
     }
+}
+
+/// Returns true for an item marked `invoiced` that no document of the contract traces to.
+pub fn billed_elsewhere(item: &BillableItem, history: Option<&SourceHistory>) -> bool {
+    item.state_name() == "invoiced" && history.is_none()
 }
 
 /// Quantities and documents of the contract that trace to one source.
@@ -143,6 +148,21 @@ impl Ledger {
             }
         }
         Ledger { histories }
+    }
+
+    /// Computes the position of a billable item. An item in state `invoiced` that no document
+    /// of the contract traces to was billed outside Steward, such as by the system it is
+    /// mirrored from, so its whole delivered quantity counts as invoiced and is not billed again.
+    pub fn item_position(&self, item: &BillableItem) -> Position {
+        let record = item.record();
+        let position = self.position(&record, item.delivered());
+        if billed_elsewhere(item, self.history(&record)) {
+            return Position {
+                invoiced: position.delivered.max(Decimal::ZERO),
+                ..position
+            };
+        }
+        position
     }
 
     /// Computes the position of `source` given its delivered quantity. A source that no

@@ -129,7 +129,7 @@ fn unapproved_items(input: &BillingInput, ledger: &Ledger) -> Vec<Issue> {
         if item.date > input.period.end() || !item.is_billable() || item.is_ready() {
             continue;
         }
-        let unbilled = ledger.position(&item.record(), item.delivered()).billable();
+        let unbilled = ledger.item_position(item).billable();
         if unbilled.is_zero() {
             continue;
         }

@@ -15,7 +15,7 @@ use steward_domain::{Kind, RecordRef};
 
 use crate::input::{BillableItem, BillingInput, ContractLine, ItemKind, MilestoneState, Period};
 use crate::issue::{Issue, IssueCode};
-use crate::quantity::{Ledger, Position, SourceHistory};
+use crate::quantity::{Ledger, Position, SourceHistory, billed_elsewhere};
 use crate::readiness::{Readiness, check_with_ledger};
 
 /// The billing state of an entry at the end of the period.
@@ -150,7 +150,7 @@ pub fn reconcile(input: &BillingInput) -> Reconciliation {
             continue;
         }
         let record = item.record();
-        let position = ledger.position(&record, item.delivered());
+        let position = ledger.item_position(item);
         let earlier_and_settled = item.date < period.start()
             && position.billable().is_zero()
             && position.over_invoiced().is_zero();
@@ -252,6 +252,15 @@ fn item_status(
             );
         }
         return (Status::NotBillable, why);
+    }
+    if billed_elsewhere(item, history) {
+        return (
+            Status::Invoiced,
+            "marked invoiced, with no invoice of the contract billing it: billed outside \
+             Steward, such as in the system it is mirrored from; move it back to approved \
+             if it was never billed"
+                .to_string(),
+        );
     }
     if position.billable().is_zero() {
         return settled(position, history);

@@ -193,10 +193,7 @@ impl<'a> Builder<'a> {
             if item.date > input.period.end() || !item.is_billable() || !item.is_ready() {
                 continue;
             }
-            let quantity = self
-                .ledger
-                .position(&item.record(), item.delivered())
-                .billable();
+            let quantity = self.ledger.item_position(item).billable();
             if quantity.is_zero() {
                 continue;
             }

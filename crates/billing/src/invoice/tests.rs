@@ -467,3 +467,28 @@ fn fixed_fee_without_schedule_is_incomplete() {
         "fixed-fee contract line ff has no schedule of amounts"
     );
 }
+
+#[test]
+fn entry_invoiced_elsewhere_is_not_drafted() {
+    let mut firm = Fixture::new("EUR");
+    firm.line("tm", BillingModel::TimeAndMaterials);
+    firm.time("t1", "2026-11-02", "e-bob", "Consultant", dec!(4), "tm");
+    firm.time("t2", "2026-11-03", "e-bob", "Consultant", dec!(2), "tm");
+    // Marked invoiced, as a mirror of time that the ERP billed, with no invoice here.
+    firm.set_entry_state("t1", EntryState::Invoiced);
+
+    let draft = draft(&firm.input()).unwrap();
+    assert_eq!(quantities(&draft), vec![dec!(2)]);
+    assert_eq!(sources(&draft.lines[0]), vec![("t2".into(), dec!(2))]);
+
+    let report = crate::reconcile::reconcile(&firm.input());
+    let entry = report
+        .entry(&RecordRef::new(Kind::Timesheet, "t1"))
+        .unwrap();
+    assert_eq!(entry.status, crate::reconcile::Status::Invoiced);
+    assert!(
+        entry.reason.contains("billed outside Steward"),
+        "{}",
+        entry.reason
+    );
+}
