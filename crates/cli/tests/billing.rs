@@ -743,8 +743,8 @@ async fn later_draft_is_not_called_earlier() {
     // Months counted back from the month after the demo firm's last day, whatever the day
     // the test runs.
     let (year, month_number, _) = steward_generator::DEMO_END;
-    let today = chrono::NaiveDate::from_ymd_opt(year, month_number, 1).unwrap()
-        + chrono::Months::new(1);
+    let today =
+        chrono::NaiveDate::from_ymd_opt(year, month_number, 1).unwrap() + chrono::Months::new(1);
     let month = |back: u32| {
         (today - chrono::Months::new(back))
             .format("%Y-%m")
