@@ -11,9 +11,29 @@ use steward_engine::{Engine, EngineConfig};
 use steward_store::{FindingQuery, JobQuery, JobState, Store, StoreError};
 use steward_store_sqlite::{Durability, SqliteOptions, SqliteStore};
 
-use crate::StoreArgs;
+use crate::{ExistingStoreArgs, StoreArgs};
 
 /// Opens the database and an engine over it, with the rules stored in it.
+/// Fails unless `path` is an existing database file, so that a misspelled path fails instead
+/// of creating an empty database.
+pub fn require_database(path: &std::path::Path) -> anyhow::Result<()> {
+    if path.is_dir() {
+        anyhow::bail!(
+            "database {} is a folder; pass the database file, such as {}",
+            path.display(),
+            path.join("steward.db").display()
+        );
+    }
+    if !path.is_file() {
+        anyhow::bail!(
+            "database {} not found; pass the file that `steward serve`, `steward sync odoo`, \
+             `steward import toggl` or `steward generate` wrote, with --database",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
 pub async fn open_engine(args: &StoreArgs) -> anyhow::Result<Arc<Engine>> {
     open_engine_with(args, EngineConfig::default()).await
 }
@@ -59,7 +79,7 @@ pub enum RulesCommand {
     /// what they would have done beside what the installed versions did.
     Simulate {
         #[command(flatten)]
-        store: StoreArgs,
+        store: ExistingStoreArgs,
         /// A rule file.
         file: PathBuf,
         /// Replay events from this day (YYYY-MM-DD, UTC) or instant (RFC 3339) on.
@@ -144,7 +164,7 @@ pub enum ControlsCommand {
     /// Run every control now.
     Run {
         #[command(flatten)]
-        store: StoreArgs,
+        store: ExistingStoreArgs,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -153,7 +173,7 @@ pub enum ControlsCommand {
 
 pub async fn controls(command: ControlsCommand) -> anyhow::Result<ExitCode> {
     let ControlsCommand::Run { store, json } = command;
-    let engine = open_engine(&store).await?;
+    let engine = open_engine(&store.existing()?).await?;
     let report = engine.run_controls().await?;
     engine.drain().await?;
     if json {
@@ -173,7 +193,7 @@ pub async fn controls(command: ControlsCommand) -> anyhow::Result<ExitCode> {
 #[derive(clap::Args)]
 pub struct FindingsArgs {
     #[command(flatten)]
-    store: StoreArgs,
+    store: ExistingStoreArgs,
     /// `open` or `resolved`.
     #[arg(long, default_value = "open")]
     state: String,
@@ -186,7 +206,7 @@ pub struct FindingsArgs {
 }
 
 pub async fn findings(args: FindingsArgs) -> anyhow::Result<ExitCode> {
-    let engine = open_engine(&args.store).await?;
+    let engine = open_engine(&args.store.existing()?).await?;
     let mut query = FindingQuery {
         state: Some(args.state.clone()),
         control: args.control.clone(),
@@ -225,12 +245,12 @@ pub enum DeadLetterCommand {
     /// List dead jobs with their last error.
     List {
         #[command(flatten)]
-        store: StoreArgs,
+        store: ExistingStoreArgs,
     },
     /// Queue a dead job again with fresh attempts.
     Replay {
         #[command(flatten)]
-        store: StoreArgs,
+        store: ExistingStoreArgs,
         /// The job id, as listed.
         id: String,
     },
@@ -239,7 +259,7 @@ pub enum DeadLetterCommand {
 pub async fn dead_letters(command: DeadLetterCommand) -> anyhow::Result<ExitCode> {
     match command {
         DeadLetterCommand::List { store } => {
-            let engine = open_engine(&store).await?;
+            let engine = open_engine(&store.existing()?).await?;
             let query = JobQuery {
                 state: Some(JobState::Dead),
                 limit: steward_store::MAX_PAGE,
@@ -261,7 +281,7 @@ pub async fn dead_letters(command: DeadLetterCommand) -> anyhow::Result<ExitCode
             Ok(ExitCode::SUCCESS)
         }
         DeadLetterCommand::Replay { store, id } => {
-            let engine = open_engine(&store).await?;
+            let engine = open_engine(&store.existing()?).await?;
             if !engine.replay(&id).await? {
                 bail!(
                     "job {id} is not in the dead-letter queue; list them with `steward dead-letters list`"
@@ -297,12 +317,12 @@ pub enum TokenCommand {
     /// List tokens, without their secrets.
     List {
         #[command(flatten)]
-        store: StoreArgs,
+        store: ExistingStoreArgs,
     },
     /// Revoke a token so that it no longer authenticates.
     Revoke {
         #[command(flatten)]
-        store: StoreArgs,
+        store: ExistingStoreArgs,
         /// The token id, as listed.
         id: String,
     },
@@ -327,7 +347,7 @@ pub async fn tokens(command: TokenCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         TokenCommand::Revoke { store, id } => {
-            let engine = open_engine(&store).await?;
+            let engine = open_engine(&store.existing()?).await?;
             let token = id.clone();
             let now = chrono::Utc::now();
             let revoked =
@@ -342,7 +362,7 @@ pub async fn tokens(command: TokenCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         TokenCommand::List { store } => {
-            let engine = open_engine(&store).await?;
+            let engine = open_engine(&store.existing()?).await?;
             let tokens =
                 steward_store::read_async(engine.store().clone(), |tx| tx.tokens()).await?;
             for token in tokens {
@@ -373,7 +393,7 @@ fn parse_since(text: &str) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
 }
 
 async fn simulate(
-    store: StoreArgs,
+    store: ExistingStoreArgs,
     file: PathBuf,
     since: String,
     json: bool,
@@ -394,7 +414,7 @@ async fn simulate(
             return Ok(ExitCode::FAILURE);
         }
     };
-    let engine = open_engine(&store).await?;
+    let engine = open_engine(&store.existing()?).await?;
     let report = engine.simulate(rules, since).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);

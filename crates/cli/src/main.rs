@@ -80,13 +80,7 @@ impl ExistingStoreArgs {
     /// Returns the store arguments after checking that the database file exists, so that a
     /// misspelled path fails instead of creating an empty database.
     pub fn existing(&self) -> anyhow::Result<StoreArgs> {
-        if !self.database.is_file() {
-            anyhow::bail!(
-                "database {} not found; pass the file that `steward serve`, `steward sync odoo`, \
-                 `steward import toggl` or `steward generate` wrote, with --database",
-                self.database.display()
-            );
-        }
+        commands::require_database(&self.database)?;
         Ok(StoreArgs {
             database: self.database.clone(),
             durability: self.durability.clone(),

@@ -380,3 +380,36 @@ fn missing_rules_folder_names_the_fix() {
         "a start that failed on its rules folder created the database"
     );
 }
+
+#[test]
+fn inspecting_commands_need_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope.db");
+    let missing = missing.to_str().unwrap();
+    let commands: [&[&str]; 5] = [
+        &["findings"],
+        &["controls", "run"],
+        &["dead-letters", "list"],
+        &["tokens", "list"],
+        &["tokens", "revoke", "01JD0000000000000000000000"],
+    ];
+    for command in commands {
+        let mut args = command.to_vec();
+        args.extend(["--database", missing]);
+        let (code, stdout, stderr) = steward(&args);
+        assert_eq!(code, 1, "{command:?}: {stdout}");
+        assert!(
+            stderr.contains(&format!("database {missing} not found")),
+            "{command:?}: {stderr}"
+        );
+        assert!(
+            !dir.path().join("nope.db").exists(),
+            "{command:?} created the database"
+        );
+    }
+
+    let folder = dir.path().to_str().unwrap();
+    let (code, _, stderr) = steward(&["findings", "--database", folder]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("is a folder"), "{stderr}");
+}
