@@ -14,7 +14,7 @@ use steward_store_sqlite::{Durability, SqliteOptions, SqliteStore};
 use crate::{ExistingStoreArgs, StoreArgs};
 
 /// Opens the database and an engine over it, with the rules stored in it.
-/// Fails unless `path` is an existing database file, so that a misspelled path fails instead
+/// Checks that `path` is an existing database file, so that a misspelled path fails instead
 /// of creating an empty database.
 pub fn require_database(path: &std::path::Path) -> anyhow::Result<()> {
     if path.is_dir() {
