@@ -119,9 +119,11 @@ where
         let value = header
             .to_str()
             .map_err(|_| ApiError::unauthorized("the Authorization header is not valid text"))?;
+        // The scheme name is case-insensitive, so `bearer` and `BEARER` are accepted too.
         let secret = value
-            .strip_prefix("Bearer ")
-            .map(str::trim)
+            .split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, secret)| secret.trim())
             .filter(|s| !s.is_empty())
             .ok_or_else(|| {
                 ApiError::unauthorized("the Authorization header must be `Bearer <token>`")

@@ -136,13 +136,24 @@ async fn method_not_allowed(request: Request, next: Next) -> Response {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_string();
+        // A route nested under `/api/v1` may answer without an `Allow` header; the message
+        // then points to the API description instead of naming no method.
+        let message = if allowed.is_empty() {
+            format!(
+                "{path} does not take {method}; /api/v1/openapi.json lists the methods it takes"
+            )
+        } else {
+            format!("{path} does not take {method}; it takes {allowed}")
+        };
         let error = ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
-            format!("{path} does not take {method}; it takes {allowed}"),
+            message,
         );
         let mut replaced = error.into_response();
-        if let Ok(value) = axum::http::HeaderValue::from_str(&allowed) {
+        if !allowed.is_empty()
+            && let Ok(value) = axum::http::HeaderValue::from_str(&allowed)
+        {
             replaced
                 .headers_mut()
                 .insert(axum::http::header::ALLOW, value);

@@ -761,6 +761,29 @@ async fn if_match_guards_changes() {
 }
 
 #[tokio::test]
+async fn bearer_scheme_ignores_case() {
+    let api = start().await;
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let response = api
+            .client
+            .get(format!("{}/api/v1/clients", api.base))
+            .header("Authorization", format!("{scheme} {ADMIN}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{scheme}");
+    }
+    let response = api
+        .client
+        .get(format!("{}/api/v1/clients", api.base))
+        .header("Authorization", format!("Basic {ADMIN}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
 async fn wrong_methods_and_ids_get_json_errors() {
     let api = start().await;
     let client = api
@@ -776,6 +799,15 @@ async fn wrong_methods_and_ids_get_json_errors() {
         .await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(body["error"]["code"], "method_not_allowed", "{body}");
+    let (status, body) = api
+        .call(Method::GET, "/api/v1/billing-drafts", Some(ADMIN), None)
+        .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        !message.ends_with("it takes "),
+        "the message names methods or where they are listed: {message}"
+    );
     let (status, _) = api
         .post(
             "/api/v1/dead-letters/01JAAAAAAAAAAAAAAAAAAAAAAA/replay",
