@@ -203,6 +203,8 @@ pub struct ReplayArgs {
 
 /// Serves captured Odoo answers on loopback, so the sync can be tried without an Odoo server.
 pub async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
+    // The capture is read before the banner, so a wrong folder fails without claiming to serve.
+    let replay = steward_odoo_replay::Replay::load(&args.data)?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|error| crate::serve::listen_error(args.listen, error))?;
@@ -211,6 +213,6 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         args.data.display(),
         listener.local_addr()?
     );
-    steward_odoo_replay::serve(&args.data, listener).await?;
+    replay.serve(listener).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -413,3 +413,34 @@ fn inspecting_commands_need_a_database() {
     assert_eq!(code, 1);
     assert!(stderr.contains("is a folder"), "{stderr}");
 }
+
+#[test]
+fn replay_checks_its_folder_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("capture");
+    let (code, stdout, stderr) = steward(&[
+        "odoo-replay",
+        "--data",
+        missing.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stderr.contains("does not exist"), "{stderr}");
+    assert!(
+        !stderr.contains("answering"),
+        "no banner before the check: {stderr}"
+    );
+
+    let file = dir.path().join("capture.json");
+    std::fs::write(&file, "{}").unwrap();
+    let (code, _, stderr) = steward(&[
+        "odoo-replay",
+        "--data",
+        file.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("is a file, not a folder"), "{stderr}");
+}

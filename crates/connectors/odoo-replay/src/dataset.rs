@@ -78,6 +78,13 @@ const PAGE_MARKER: &str = "__search_read__page";
 impl Dataset {
     /// Reads the capture in `dir`. Fails with the path of the first missing or invalid file.
     pub fn load(dir: &Path) -> anyhow::Result<Dataset> {
+        if dir.is_file() {
+            bail!(
+                "{} is a file, not a folder; pass the folder that holds common__version.json \
+                 and the *__search_read__pageNN.json files",
+                dir.display()
+            );
+        }
         if !dir.is_dir() {
             bail!(
                 "the Odoo capture folder {} does not exist; pass the folder that holds \
