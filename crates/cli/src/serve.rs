@@ -76,6 +76,17 @@ const EXAMPLE_RULES: &[(&str, &str)] = &[
 
 /// Holds an exclusive lock beside the database, so two servers never share one SQLite file.
 fn lock_database(database: &Path) -> anyhow::Result<File> {
+    if let Some(folder) = database.parent()
+        && !folder.as_os_str().is_empty()
+        && !folder.is_dir()
+    {
+        bail!(
+            "cannot open database {}: the folder {} does not exist; create it first or choose \
+             a database path in an existing folder",
+            database.display(),
+            folder.display()
+        );
+    }
     let path = PathBuf::from(format!("{}.lock", database.display()));
     let file = File::create(&path)
         .with_context(|| format!("cannot create the lock file {}", path.display()))?;
@@ -175,10 +186,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let admin = std::env::var("STEWARD_ADMIN_TOKEN")
         .ok()
         .filter(|t| !t.is_empty());
+    let given = admin.is_some();
     let generated =
         steward_http::auth::ensure_admin_token(engine.store().clone(), admin, chrono::Utc::now())
             .await
-            .map_err(anyhow::Error::msg)?;
+            .map_err(|error| match given {
+                true => anyhow::anyhow!("the token in STEWARD_ADMIN_TOKEN is invalid: {error}"),
+                false => anyhow::Error::msg(error),
+            })?;
 
     let (stop, stopped) = watch::channel(false);
     let mut workers = Vec::new();

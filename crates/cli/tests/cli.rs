@@ -444,3 +444,35 @@ fn replay_checks_its_folder_first() {
     assert_eq!(code, 1);
     assert!(stderr.contains("is a file, not a folder"), "{stderr}");
 }
+
+#[test]
+fn serve_names_a_missing_folder_and_a_bad_admin_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let nested = dir.path().join("missing").join("firm.db");
+    let (code, _, stderr) = steward(&[
+        "serve",
+        "--database",
+        nested.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("does not exist; create it first"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("lock file"), "{stderr}");
+
+    let database = dir.path().join("firm.db");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_steward"))
+        .args(["serve", "--database", database.to_str().unwrap()])
+        .args(["--listen", "127.0.0.1:0"])
+        .env("STEWARD_LOG", "warn")
+        .env("STEWARD_ADMIN_TOKEN", "abc")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("STEWARD_ADMIN_TOKEN"), "{stderr}");
+    assert!(stderr.contains("at least 20 characters"), "{stderr}");
+}
