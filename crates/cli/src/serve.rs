@@ -106,6 +106,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(dir) = &args.rules {
         check_rules_folder(dir)?;
     }
+    // The address is taken first, so that a port in use fails before any file is created.
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|error| listen_error(args.listen, error))?;
     let _lock = lock_database(&args.store.database)?;
     let config = EngineConfig {
         inline_jobs: args.inline_actions,
@@ -176,9 +180,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     state.metrics = Some(Arc::new(move || recorder.render()));
     state.webhooks = Some(webhooks);
 
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .map_err(|error| listen_error(args.listen, error))?;
     let address = listener.local_addr()?;
 
     // Only now that the address is ours: a start that fails earlier must not use up the

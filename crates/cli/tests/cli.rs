@@ -476,3 +476,24 @@ fn serve_names_a_missing_folder_and_a_bad_admin_token() {
     assert!(stderr.contains("STEWARD_ADMIN_TOKEN"), "{stderr}");
     assert!(stderr.contains("at least 20 characters"), "{stderr}");
 }
+
+#[test]
+fn serve_on_a_taken_port_creates_no_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let database = dir.path().join("firm.db");
+    let (code, _, stderr) = steward(&[
+        "serve",
+        "--database",
+        database.to_str().unwrap(),
+        "--listen",
+        &address,
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "files left behind: {left:?}");
+}
