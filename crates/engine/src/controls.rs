@@ -259,6 +259,16 @@ fn awaiting_approval(tx: &dyn ReadTx) -> Result<Vec<Awaiting>, StoreError> {
     Ok(awaiting)
 }
 
+/// Returns a stored boolean flag as an aggregate returns it: SQLite gives a JSON boolean as
+/// the integer 1 or 0.
+pub(crate) fn stored_flag(value: &Value) -> Option<bool> {
+    match value {
+        Value::Bool(b) => Some(*b),
+        Value::Number(n) => n.as_i64().map(|n| n != 0),
+        _ => None,
+    }
+}
+
 /// Reads every record a query matches, page by page.
 pub(crate) fn all_records(tx: &dyn ReadTx, query: RecordQuery) -> Result<Vec<Record>, StoreError> {
     let mut records = Vec::new();
@@ -266,7 +276,7 @@ pub(crate) fn all_records(tx: &dyn ReadTx, query: RecordQuery) -> Result<Vec<Rec
     Ok(records)
 }
 
-/// Hands every record a query matches to `visit`, one page at a time, so that memory holds
+/// Hands every record a query matches to `visit`, one page at a time, so that memory contains
 /// one page of records, not all of them.
 pub(crate) fn each_record(
     tx: &dyn ReadTx,

@@ -168,12 +168,7 @@ fn billable_groups(tx: &dyn ReadTx) -> Result<Vec<BillableGroup>, StoreError> {
             Some(BillableGroup {
                 project: row.keys[0].as_str().map(str::to_string),
                 contract_line: row.keys[1].as_str().map(str::to_string),
-                // SQLite returns a JSON boolean as the integer 1 or 0.
-                billable: match &row.keys[2] {
-                    Value::Bool(b) => *b,
-                    Value::Number(n) => n.as_i64()? != 0,
-                    _ => return None,
-                },
+                billable: crate::controls::stored_flag(&row.keys[2])?,
                 hours: row.sum,
                 entries: row.count,
             })

@@ -19,7 +19,7 @@ use steward_domain::{Kind, Record};
 use steward_store::{AggregateQuery, ReadTx, StoreError};
 
 /// Timesheet states whose hours cost the firm; rejected entries do not.
-const COSTED: &[&str] = &["draft", "submitted", "approved", "invoiced", "written_off"];
+pub(crate) const COSTED: &[&str] = &["draft", "submitted", "approved", "invoiced", "written_off"];
 
 /// Names and cost rates of people, and account leaders of clients.
 struct Directory {

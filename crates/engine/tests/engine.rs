@@ -952,7 +952,7 @@ impl steward_engine::outbound::JobHandler for Slow {
 }
 
 #[tokio::test]
-async fn a_job_longer_than_its_lease_runs_once() {
+async fn long_job_keeps_its_lease() {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> =
         SqliteStore::open(dir.path().join("steward.db"), SqliteOptions::default()).unwrap();
@@ -993,8 +993,8 @@ async fn a_job_longer_than_its_lease_runs_once() {
         .await
         .unwrap();
 
-    // One worker runs the job for a second, three leases long; a second worker keeps
-    // looking for due jobs, and expired leases, while the clock moves with real time.
+    // One worker runs the job for a second, three leases long. Meanwhile a second worker
+    // keeps looking for due jobs and expired leases while the clock moves with real time.
     let first = tokio::spawn({
         let engine = Arc::clone(&engine);
         async move { engine.run_due_jobs().await.unwrap() }

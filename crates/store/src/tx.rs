@@ -29,7 +29,7 @@ pub trait ReadTx {
     fn event(&self, id: &str) -> Result<Option<Event>, StoreError>;
     fn events(&self, query: &EventQuery) -> Result<Page<Event>, StoreError>;
     fn count_events(&self) -> Result<u64, StoreError>;
-    /// The sequence number of the newest event, or `None` before the first. Records change
+    /// Returns the sequence number of the newest event, or `None` before the first. Records change
     /// only together with an event, so two transactions that see the same newest event see
     /// the same records.
     fn last_event_seq(&self) -> Result<Option<i64>, StoreError>;

@@ -49,19 +49,7 @@ pub struct Firm {
     invoices_by_contract_line: HashMap<String, Vec<String>>,
 }
 
-/// Reads every record matching `query`, page by page.
-pub fn all_records(tx: &dyn ReadTx, mut query: RecordQuery) -> Result<Vec<Record>, StoreError> {
-    query.limit = steward_store::MAX_PAGE;
-    let mut records = Vec::new();
-    loop {
-        let page = tx.records(&query)?;
-        records.extend(page.items);
-        match page.next_cursor {
-            Some(cursor) => query.after = Some(cursor),
-            None => return Ok(records),
-        }
-    }
-}
+pub(crate) use crate::controls::all_records;
 
 /// Builds a query for records of `kind` whose `field` equals `value`.
 pub fn by_field(kind: Kind, field: &str, value: &str) -> RecordQuery {
@@ -135,7 +123,7 @@ impl Index {
         Ok(Index::sharing(Arc::new(Firm::read(tx)?)))
     }
 
-    /// An index over firm records read before, with no entries read yet.
+    /// Returns an index over firm records read before, with no entries read yet.
     pub fn sharing(firm: Arc<Firm>) -> Index {
         Index {
             firm,

@@ -6,10 +6,10 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use crate::controls::stored_flag;
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
-use serde_json::Value;
 use steward_billing::reconcile::Status;
 use steward_domain::{Calendar, Kind, Money, Record};
 use steward_store::{AggregateQuery, FieldRange, ReadTx, Store};
@@ -107,21 +107,13 @@ pub struct ProjectMargin {
     pub margin_ratio: Option<Decimal>,
 }
 
-/// Every entry state in which time counts towards utilization and cost: all but rejected.
+/// Returns every entry state in which time counts towards utilization and cost: all but
+/// rejected, as for the margin control.
 fn counted_states() -> Vec<String> {
-    ["draft", "submitted", "approved", "invoiced", "written_off"]
+    crate::health::COSTED
         .iter()
         .map(|s| s.to_string())
         .collect()
-}
-
-/// A stored boolean flag; the store returns a JSON boolean as the integer 1 or 0.
-fn flag(value: &Value) -> Option<bool> {
-    match value {
-        Value::Bool(b) => Some(*b),
-        Value::Number(n) => n.as_i64().map(|n| n != 0),
-        _ => None,
-    }
 }
 
 fn ratio(numerator: Decimal, denominator: Decimal) -> Option<Decimal> {
@@ -314,7 +306,7 @@ fn utilization(
     })?;
     let billable: Decimal = rows
         .iter()
-        .filter(|row| flag(&row.keys[0]).unwrap_or(!row.keys[1].is_null()))
+        .filter(|row| stored_flag(&row.keys[0]).unwrap_or(!row.keys[1].is_null()))
         .map(|row| row.sum)
         .sum();
     Ok(Utilization {
